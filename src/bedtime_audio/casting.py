@@ -1,0 +1,189 @@
+"""Stage 2: voices.yaml + Script → which voice speaks each line, on the chosen engine."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+
+from .engines import ENGINES, VoiceInfo
+from .errors import ScriptError
+from .model import Script, Voice
+from .yamlnodes import Problems, StructureError, compose_file, mapping, number, scalar, text
+
+GENDERS = ("female", "male")
+SPEED_RANGE = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class Role:
+    """What voices.yaml says of one speaker: a voice per engine, and a gender hint."""
+
+    voices: Mapping[str, Voice]
+    gender: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Casting:
+    """A parsed voices.yaml."""
+
+    path: str
+    lexicon: Mapping[str, str]
+    """Word → respelling, applied before every engine speaks."""
+    defaults: Mapping[str, Role]
+    """Roles shared by every story, such as the narrator."""
+    stories: Mapping[str, Mapping[str, Role]]
+    """Story slug → speaker → role."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every speaker of one story resolved to a voice on one engine."""
+
+    script: Script
+    engine: str
+    voices: Mapping[str, Voice]
+    lexicon: Mapping[str, str]
+    notices: tuple[str, ...]
+    """One line per speaker that voices.yaml did not cast."""
+
+
+EMPTY_CASTING = Casting("voices.yaml", MappingProxyType({}), MappingProxyType({}),
+                        MappingProxyType({}))
+
+
+def load_voices(path: Path | None) -> Casting:
+    """Read voices.yaml; a missing default file means every speaker is auto-cast."""
+    if path is None:
+        return EMPTY_CASTING
+    shown = str(path)
+    root = compose_file(path, shown)
+    problems = Problems(shown)
+    casting = None
+    try:
+        casting = _casting(root, shown, problems)
+    except StructureError:
+        pass
+    problems.raise_if_any()
+    assert casting is not None
+    return casting
+
+
+def _casting(root: yaml.Node, shown: str, problems: Problems) -> Casting:
+    top = mapping(root, "", problems, optional=("lexicon", "defaults", "stories"))
+    lexicon: dict[str, str] = {}
+    if "lexicon" in top:
+        for word, (_key, node) in mapping(top["lexicon"][1], "lexicon", problems).items():
+            lexicon[word] = text(node, f"lexicon.{word}", problems)
+    defaults = _roles(top["defaults"][1], "defaults", problems) if "defaults" in top else {}
+    stories: dict[str, Mapping[str, Role]] = {}
+    if "stories" in top:
+        for slug, (_key, node) in mapping(top["stories"][1], "stories", problems).items():
+            stories[slug] = MappingProxyType(_roles(node, f"stories.{slug}", problems))
+    return Casting(shown, MappingProxyType(lexicon), MappingProxyType(defaults),
+                   MappingProxyType(stories))
+
+
+def _roles(node: yaml.Node, where: str, problems: Problems) -> dict[str, Role]:
+    roles = {}
+    for speaker, (key_node, value) in mapping(node, where, problems).items():
+        try:
+            roles[speaker] = _role(value, f"{where}.{speaker}", problems, key_node.start_mark.line)
+        except StructureError:
+            continue
+    return roles
+
+
+def _role(node: yaml.Node, where: str, problems: Problems, line0: int) -> Role:
+    keys = mapping(node, where, problems, optional=(*ENGINES, "gender"))
+    gender = None
+    if "gender" in keys:
+        gender = str(scalar(keys["gender"][1], f"{where}.gender", problems))
+        if gender not in GENDERS:
+            problems.add(keys["gender"][1], f"{where}.gender", f"must be one of: {', '.join(GENDERS)}")
+    voices = {}
+    for engine in ENGINES:
+        if engine in keys:
+            voices[engine] = _voice(engine, keys[engine][1], f"{where}.{engine}", problems)
+    return Role(MappingProxyType(voices), gender, line0 + 1)
+
+
+def _voice(engine: str, node: yaml.Node, where: str, problems: Problems) -> Voice:
+    keys = mapping(node, where, problems, required=("voice",), optional=("speed", "pitch"))
+    if "voice" not in keys:
+        raise StructureError()
+    voice_id = text(keys["voice"][1], f"{where}.voice", problems)
+    speed = number(keys["speed"][1], f"{where}.speed", problems) if "speed" in keys else 1.0
+    if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
+        problems.add(keys["speed"][1], f"{where}.speed", "must be 0.5 to 2.0")
+    pitch = None
+    if "pitch" in keys:
+        pitch = round(number(keys["pitch"][1], f"{where}.pitch", problems))
+        if not 0 <= pitch <= 100:
+            problems.add(keys["pitch"][1], f"{where}.pitch", "must be 0 to 100")
+    return Voice(engine, voice_id, speed, pitch)
+
+
+def cast(script: Script, casting: Casting, engine: str, offered: tuple[VoiceInfo, ...]) -> Plan:
+    """Resolve every speaker of the script to a voice on the engine, auto-casting the rest."""
+    story_roles = casting.stories.get(script.slug, MappingProxyType({}))
+    problems = Problems(casting.path)
+    for speaker, role in story_roles.items():
+        if speaker not in script.cast:
+            problems.errors.append(ScriptError(
+                casting.path, role.line,
+                f"stories.{script.slug}.{speaker}: '{speaker}' is not in the cast of "
+                f"{script.path} (cast: {', '.join(sorted(script.cast))})",
+            ))
+    known = {info.voice_id for info in offered}
+    voices: dict[str, Voice] = {}
+    for speaker in script.cast:
+        role = story_roles.get(speaker) or casting.defaults.get(speaker)
+        voice = role.voices.get(engine) if role else None
+        if voice is not None and not _offered(voice.voice_id, known):
+            problems.errors.append(ScriptError(
+                casting.path, role.line if role else 0,
+                f"{speaker}: {engine} has no voice '{voice.voice_id}'"
+                f" (see 'bedtime voices --engine {engine}')",
+            ))
+        if voice is not None:
+            voices[speaker] = voice
+    problems.raise_if_any()
+    notices = []
+    for speaker in script.cast:
+        if speaker not in voices:
+            role = story_roles.get(speaker) or casting.defaults.get(speaker)
+            voices[speaker] = _auto_voice(script.slug, speaker, engine, offered, voices, role)
+            notices.append(
+                f"{script.slug}: '{speaker}' has no {engine} voice in {casting.path}; "
+                f"auto-cast as {voices[speaker].voice_id}"
+            )
+    ordered = {speaker: voices[speaker] for speaker in script.cast}
+    return Plan(script, engine, MappingProxyType(ordered), casting.lexicon, tuple(notices))
+
+
+def _offered(voice_id: str, known: set[str]) -> bool:
+    """A voice the engine lists, or a blend of them such as 'af_bella:0.6+af_sky:0.4'."""
+    parts = [part.split(":")[0].strip() for part in voice_id.split("+")]
+    return voice_id in known or all(part in known for part in parts)
+
+
+def _auto_voice(
+    slug: str,
+    speaker: str,
+    engine: str,
+    offered: tuple[VoiceInfo, ...],
+    taken: Mapping[str, Voice],
+    role: Role | None,
+) -> Voice:
+    """A deterministic voice for the speaker, distinct from the story's other voices."""
+    used = {voice.voice_id for voice in taken.values()}
+    pool = [info for info in offered if role is None or role.gender in (None, info.gender)]
+    free = [info for info in pool if info.voice_id not in used] or pool or list(offered)
+    digest = int.from_bytes(hashlib.sha256(f"{slug}/{speaker}".encode()).digest()[:8], "big")
+    return Voice(engine, free[digest % len(free)].voice_id)

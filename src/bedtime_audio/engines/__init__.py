@@ -1,0 +1,73 @@
+"""Speech engines behind one small Protocol, chosen by name from an explicit registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from ..audio import Audio
+from ..errors import BedtimeError, EngineError
+from ..model import Voice
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """A voice an engine offers, for listing and for auto-casting."""
+
+    voice_id: str
+    gender: Literal["female", "male"]
+    language: str
+    description: str = ""
+
+
+class SpeechEngine(Protocol):
+    name: str
+    version: str
+    """Part of the synthesis cache key: change it when the same input would sound different."""
+
+    def voices(self) -> tuple[VoiceInfo, ...]:
+        """The voices on offer; cheap, without loading a model."""
+        ...
+
+    def synthesize(self, text: str, voice: Voice) -> Audio:
+        """Speak one line of plain text; raises EngineError on failure."""
+        ...
+
+
+def _pyttsx3() -> SpeechEngine:
+    from .pyttsx3 import Pyttsx3Engine
+
+    return Pyttsx3Engine()
+
+
+def _kokoro() -> SpeechEngine:
+    from .kokoro import KokoroEngine
+
+    return KokoroEngine()
+
+
+ENGINES: dict[str, Callable[[], SpeechEngine]] = {"pyttsx3": _pyttsx3, "kokoro": _kokoro}
+
+
+def load_engine(name: str) -> SpeechEngine:
+    try:
+        factory = ENGINES[name]
+    except KeyError:
+        raise EngineError(f"unknown engine '{name}' (engines: {', '.join(ENGINES)})") from None
+    return factory()
+
+
+def default_engine() -> tuple[str, str | None]:
+    """Kokoro when its runtime and model are installed, else pyttsx3 with the reason why."""
+    import importlib.util
+
+    from ..assets import kokoro_paths
+
+    if importlib.util.find_spec("kokoro_onnx") is None:
+        return "pyttsx3", "kokoro-onnx is not installed"
+    try:
+        kokoro_paths()
+    except BedtimeError as exc:
+        return "pyttsx3", str(exc)
+    return "kokoro", None

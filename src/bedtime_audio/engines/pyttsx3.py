@@ -1,0 +1,158 @@
+"""The draft engine: pyttsx3 driving eSpeak NG. Fast, always there, robotic."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import time
+import wave
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ..audio import Audio
+from ..errors import BedtimeError, DependencyError, EngineError
+from ..model import Voice
+from . import VoiceInfo
+
+NATURAL_WPM = 175
+"""eSpeak NG's own pace; Voice.speed scales it."""
+RATE_HZ = 22050
+_FILE_WAIT_S = 10.0
+
+_LANGUAGES = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland")
+_VARIANTS = {"f": ("f1", "f2", "f3", "f4", "f5"), "m": ("m1", "m2", "m3", "m4", "m5", "m6", "m7")}
+
+
+class Pyttsx3Engine:
+    name = "pyttsx3"
+
+    def __init__(self) -> None:
+        self._driver: Any = None
+        self.version = f"pyttsx3-{_package_version('pyttsx3')}+espeak-ng-{_espeak_version()}"
+
+    def voices(self) -> tuple[VoiceInfo, ...]:
+        """English eSpeak NG voices with the female and male variants that make them distinct."""
+        return tuple(
+            VoiceInfo(f"{lang}+{variant}", "female" if kind == "f" else "male", lang)
+            for kind, variants in _VARIANTS.items()
+            for lang in _LANGUAGES
+            for variant in variants
+        )
+
+    def synthesize(self, text: str, voice: Voice) -> Audio:
+        """Speak in a fresh child process: eSpeak NG carries state from one utterance to the
+        next, so only a first utterance is the same every time."""
+        if not text.strip():
+            raise EngineError("pyttsx3: nothing to say (empty text)")
+        self._engine_module()
+        receiver, sender = multiprocessing.Pipe(duplex=False)
+        child = multiprocessing.get_context("fork").Process(
+            target=_synthesize_once, args=(text, voice, sender), daemon=True
+        )
+        child.start()
+        sender.close()
+        try:
+            outcome = receiver.recv()
+        except EOFError:
+            outcome = EngineError(f"pyttsx3: eSpeak NG stopped while speaking {text[:40]!r}")
+        finally:
+            child.join()
+            receiver.close()
+        if isinstance(outcome, BedtimeError):
+            raise outcome
+        return outcome
+
+    def _synthesize_here(self, text: str, voice: Voice) -> Audio:
+        engine = self._engine()
+        self._configure(engine, voice)
+        with tempfile.TemporaryDirectory(prefix="bedtime-espeak-") as tmp:
+            target = Path(tmp) / "line.wav"
+            # One save_to_file per runAndWait: several queued calls keep only the last file.
+            for _attempt in range(2):
+                engine.save_to_file(text, str(target))
+                engine.runAndWait()
+                audio = _read_complete_wav(target)
+                if audio is not None:
+                    return audio
+        raise EngineError(f"pyttsx3: eSpeak NG wrote no audio for {text[:40]!r}")
+
+    @staticmethod
+    def _engine_module() -> Any:
+        try:
+            import pyttsx3
+        except ImportError as exc:
+            raise DependencyError(f"pyttsx3 is not installed ({exc}); run 'make setup'") from None
+        return pyttsx3
+
+    def _engine(self) -> Any:
+        if self._driver is None:
+            try:
+                self._driver = self._engine_module().init("espeak")
+            except (OSError, RuntimeError) as exc:
+                raise DependencyError(
+                    f"pyttsx3 could not load eSpeak NG ({exc}); install it with "
+                    "'sudo apt-get install espeak-ng libespeak-ng1' (or run 'make setup')"
+                ) from None
+        return self._driver
+
+    def _configure(self, engine: Any, voice: Voice) -> None:
+        try:
+            engine.setProperty("voice", voice.voice_id)
+        except ValueError as exc:
+            raise EngineError(f"pyttsx3: eSpeak NG has no voice '{voice.voice_id}' ({exc})") from None
+        engine.setProperty("rate", round(NATURAL_WPM * voice.speed))
+        engine.setProperty("pitch", 50 if voice.pitch is None else voice.pitch)
+        engine.setProperty("volume", 1.0)
+
+
+def _synthesize_once(text: str, voice: Voice, sender: Connection) -> None:
+    """The child's work: the driver prints to stdout, which belongs to the parent's progress."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        sender.send(Pyttsx3Engine()._synthesize_here(text, voice))
+    except BedtimeError as exc:
+        sender.send(exc)
+    finally:
+        sender.close()
+
+
+def _read_complete_wav(path: Path) -> Audio | None:
+    """The WAV once the driver has finished writing it; None if it never appears."""
+    deadline = time.monotonic() + _FILE_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            with wave.open(str(path), "rb") as wav:
+                frames = wav.getnframes()
+                pcm = wav.readframes(frames)
+                rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
+            if frames > 0 and len(pcm) == frames * width * channels and width == 2:
+                audio = Audio.from_pcm16(pcm, rate, channels)
+                path.unlink()
+                return audio
+        except (FileNotFoundError, EOFError, wave.Error):
+            pass
+        time.sleep(0.02)
+    return None
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "missing"
+
+
+def _espeak_version() -> str:
+    for folder in ("/usr/share/doc/libespeak-ng1", "/usr/share/doc/espeak-ng-data"):
+        changelog = Path(folder) / "changelog.Debian.gz"
+        if changelog.exists():
+            import gzip
+
+            with gzip.open(changelog, "rt", errors="replace") as fh:
+                return fh.readline().split("(")[-1].split(")")[0]
+    return os.environ.get("BEDTIME_ESPEAK_VERSION", "unknown")

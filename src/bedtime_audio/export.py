@@ -1,0 +1,239 @@
+"""Stage 7: mastered chapters → M4B and MP3 with chapters and tags, a WebVTT transcript and
+render.json, all written under temporary names and renamed into place only when complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from .audio import Audio
+from .errors import DependencyError, ExportError
+from .mix import HANDOFF_S, RATE_HZ, Placed
+
+FORMATS = {
+    "m4b": ["-c:a", "aac", "-b:a", "128k", "-f", "mp4", "-brand", "M4B ",
+            "-movflags", "+faststart"],
+    "mp3": ["-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "4", "-f", "mp3"],
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A mastered chapter ready to be written: its audio runs `handoff_s` past its end."""
+
+    title: str
+    audio: Audio
+    length_s: float
+    handoff_s: float
+    lines: tuple[Placed, ...]
+    loudness_lufs: float
+
+
+@dataclass(frozen=True)
+class StoryInfo:
+    slug: str
+    title: str
+    author: str | None
+    description: str | None
+    engine: str
+
+
+def require_ffmpeg() -> str:
+    path = shutil.which("ffmpeg")
+    if path is None:
+        raise DependencyError("ffmpeg is not installed: run 'sudo apt-get install ffmpeg' "
+                              "(or 'make setup')")
+    return path
+
+
+def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path) -> Path:
+    """Encode the story and write its files into out_dir/<slug>/; returns that folder."""
+    ffmpeg = require_ffmpeg()
+    folder = out_dir / story.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{story.slug}-", dir=folder) as tmp_dir:
+        tmp = Path(tmp_dir)
+        with _encoders(ffmpeg, tmp, story.slug) as sinks:
+            written = _stream(sections, sinks)
+        _write_metadata(ffmpeg, tmp, story, written)
+        (tmp / f"{story.slug}.vtt").write_text(transcript(written), encoding="utf-8")
+        report = render_report(story, written, measure_encoded(ffmpeg, tmp / f"{story.slug}.m4b"))
+        (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        for name in (*(f"{story.slug}.{ext}" for ext in FORMATS), f"{story.slug}.vtt",
+                     "render.json"):
+            os.replace(tmp / name, folder / name)
+    return folder
+
+
+@dataclass(frozen=True)
+class Written:
+    """A section as placed in the story: where it starts, and its lines in story time."""
+
+    title: str
+    start_s: float
+    end_s: float
+    lines: tuple[tuple[Placed, float], ...]
+    loudness_lufs: float
+
+
+@contextmanager
+def _encoders(ffmpeg: str, tmp: Path, slug: str) -> Iterator[list[IO[bytes]]]:
+    """Raw float PCM in, one ffmpeg per format (audio only; chapters and tags come after)."""
+    with ExitStack() as stack:
+        processes = []
+        for ext, args in FORMATS.items():
+            log = stack.enter_context(open(tmp / f"{ext}.log", "wb"))
+            command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le",
+                       "-ar", str(RATE_HZ), "-ac", "2", "-i", "pipe:0", *args,
+                       str(tmp / f"audio.{ext}")]
+            processes.append((ext, subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)))
+        try:
+            yield [process.stdin for _ext, process in processes if process.stdin]
+        finally:
+            for _ext, process in processes:
+                if process.stdin:
+                    process.stdin.close()
+            for ext, process in processes:
+                if process.wait() != 0:
+                    message = (tmp / f"{ext}.log").read_text(errors="replace").strip()
+                    raise ExportError(f"ffmpeg could not encode {slug}.{ext}: {message}")
+
+
+def _stream(sections: Iterable[Section], sinks: list[IO[bytes]]) -> list[Written]:
+    """Overlap-add each section's handoff into the next and feed the encoders."""
+    written: list[Written] = []
+    pending: np.ndarray | None = None
+    start_s = 0.0
+
+    def emit(block: np.ndarray) -> None:
+        data = np.ascontiguousarray(block.T, dtype="<f4").tobytes()
+        for sink in sinks:
+            sink.write(data)
+
+    for section in sections:
+        samples = section.audio.samples
+        if pending is not None:
+            samples = samples.copy()
+            overlap = min(pending.shape[1], samples.shape[1])
+            samples[:, :overlap] += pending[:, :overlap]
+        keep = samples.shape[1] - round(section.handoff_s * RATE_HZ)
+        emit(samples[:, :keep])
+        pending = samples[:, keep:] if section.handoff_s else None
+        end_s = start_s + section.length_s
+        written.append(Written(
+            section.title, start_s, end_s,
+            tuple((placed, start_s) for placed in section.lines), section.loudness_lufs,
+        ))
+        start_s = end_s
+    if pending is not None:
+        emit(pending)
+        last = written[-1]
+        written[-1] = Written(last.title, last.start_s, last.end_s + HANDOFF_S, last.lines,
+                              last.loudness_lufs)
+    return written
+
+
+def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written]) -> None:
+    """Remux each encoded file with chapters and tags (no re-encoding)."""
+    meta = tmp / "chapters.txt"
+    meta.write_text(ffmetadata(story, written), encoding="utf-8")
+    for ext, args in FORMATS.items():
+        command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+                   "-i", str(tmp / f"audio.{ext}"), "-i", str(meta), "-map", "0:a",
+                   "-map_metadata", "1", "-map_chapters", "1", "-c", "copy",
+                   *args[args.index("-f") :], str(tmp / f"{story.slug}.{ext}")]
+        if ext == "m4b":
+            command[-1:-1] = ["-metadata:s:a:0", "handler_name=bedtime-audio"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ExportError(f"ffmpeg could not tag {story.slug}.{ext}: {result.stderr.strip()}")
+
+
+def _escape(value: str) -> str:
+    return re.sub(r"([=;#\\\n])", r"\\\1", value)
+
+
+def ffmetadata(story: StoryInfo, written: list[Written]) -> str:
+    """ffmpeg's metadata file: story tags and one [CHAPTER] per section, in milliseconds."""
+    tags = {"title": story.title, "album": story.title, "artist": story.author or "bedtime-audio",
+            "genre": "Audiobook", "comment": story.description or ""}
+    lines = [";FFMETADATA1", *(f"{key}={_escape(value)}" for key, value in tags.items() if value)]
+    for part in written:
+        lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={round(part.start_s * 1000)}",
+                  f"END={round(part.end_s * 1000)}", f"title={_escape(part.title)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _timestamp(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def speaker_name(speaker: str) -> str:
+    return speaker.replace("_", " ").replace("-", " ").title()
+
+
+def transcript(written: list[Written]) -> str:
+    """WebVTT: one cue per spoken line, with the speaker as a voice span."""
+    cues = ["WEBVTT", ""]
+    number = 0
+    for part in written:
+        for placed, offset in part.lines:
+            number += 1
+            text = placed.speech.text.replace("\n", " ").replace("-->", "->")
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            cues += [str(number),
+                     f"{_timestamp(offset + placed.start_s)} --> {_timestamp(offset + placed.end_s)}",
+                     f"<v {speaker_name(placed.speech.speaker)}>{text}", ""]
+    return "\n".join(cues)
+
+
+def measure_encoded(ffmpeg: str, path: Path) -> dict[str, float]:
+    """Loudness of the encoded file as a listener's player decodes it (ffmpeg's EBU R128)."""
+    result = subprocess.run(
+        [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-i", str(path),
+         "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True, text=True,
+    )
+    summary = result.stderr[result.stderr.rfind("Summary:") :]
+    figures = {}
+    for key, pattern in (("integrated_lufs", r"I:\s+(-?[\d.]+) LUFS"),
+                         ("loudness_range_lu", r"LRA:\s+(-?[\d.]+) LU"),
+                         ("true_peak_dbtp", r"Peak:\s+(-?[\d.]+|-inf) dBFS")):
+        found = re.search(pattern, summary)
+        if found is None:
+            raise ExportError(f"could not measure the loudness of {path.name}")
+        figures[key] = float(found.group(1))
+    return figures
+
+
+def render_report(story: StoryInfo, written: list[Written], loudness: dict[str, float]) -> dict:
+    return {
+        "title": story.title,
+        "slug": story.slug,
+        "engine": story.engine,
+        "duration_s": round(written[-1].end_s, 3),
+        "loudness": loudness,
+        "chapters": [{"title": part.title, "start_s": round(part.start_s, 3),
+                      "end_s": round(part.end_s, 3),
+                      "loudness_lufs": round(part.loudness_lufs, 2)} for part in written],
+        "lines": [{"chapter": part.title, "speaker": placed.speech.speaker,
+                   "voice": placed.clip.voice.voice_id, "speed": placed.clip.voice.speed,
+                   "text": placed.speech.text,
+                   "start_s": round(offset + placed.start_s, 3),
+                   "end_s": round(offset + placed.end_s, 3)}
+                  for part in written for placed, offset in part.lines],
+    }

@@ -1,0 +1,66 @@
+"""Stage 6: loudness to target, and a true-peak ceiling that survives lossy encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.signal import resample_poly
+
+from .audio import Audio
+
+TARGET_LUFS = -20.0
+CEILING_DBTP = -2.5
+"""Ceiling before encoding: AAC and MP3 overshoot, and the files must stay under -1.5 dBTP."""
+_OVERSAMPLE = 4
+_BLOCK_FRAMES = 1 << 20
+_LIMIT_WINDOW_S = 0.02
+
+
+def loudness_lufs(audio: Audio) -> float:
+    """Integrated loudness (ITU-R BS.1770-4, via pyloudnorm)."""
+    return float(pyloudnorm.Meter(audio.rate_hz).integrated_loudness(audio.samples.T))
+
+
+def gain_to_target(audio: Audio, target_lufs: float = TARGET_LUFS) -> float:
+    measured = loudness_lufs(audio)
+    return target_lufs - measured if np.isfinite(measured) else 0.0
+
+
+def true_peak_envelope(audio: Audio) -> np.ndarray:
+    """Per frame, the largest magnitude on any channel at 4× oversampling (BS.1770 annex 2)."""
+    frames = audio.frames
+    peaks = np.empty(frames, np.float32)
+    margin = 64
+    for start in range(0, frames, _BLOCK_FRAMES):
+        lo, hi = max(0, start - margin), min(frames, start + _BLOCK_FRAMES + margin)
+        up = resample_poly(audio.samples[:, lo:hi], _OVERSAMPLE, 1, axis=1)
+        per_frame = np.abs(up).reshape(audio.channels, hi - lo, _OVERSAMPLE).max(axis=(0, 2))
+        end = min(frames, start + _BLOCK_FRAMES)
+        peaks[start:end] = per_frame[start - lo : end - lo]
+    return peaks
+
+
+def true_peak_dbtp(audio: Audio) -> float:
+    peak = float(true_peak_envelope(audio).max()) if audio.frames else 0.0
+    return 20 * np.log10(max(peak, 1e-12))
+
+
+def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
+    """Smooth gain reduction wherever the true peak would pass the ceiling.
+
+    A minimum filter spreads each needed reduction over a window before and after the peak; a
+    moving average of the same width smooths it and cannot rise above the minimum it covers,
+    so every peak ends at or under the ceiling."""
+    ceiling = 10 ** (ceiling_dbtp / 20)
+    needed = np.minimum(1.0, ceiling / np.maximum(true_peak_envelope(audio), 1e-12))
+    if needed.min() >= 1.0:
+        return audio
+    width = 2 * round(_LIMIT_WINDOW_S * audio.rate_hz) + 1
+    gain = uniform_filter1d(minimum_filter1d(needed, width, mode="nearest"), width,
+                            mode="nearest")
+    return Audio(audio.samples * np.minimum(gain, needed).astype(np.float32), audio.rate_hz)
+
+
+def master(audio: Audio, gain_db: float, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
+    return limit(audio.gain(gain_db), ceiling_dbtp)

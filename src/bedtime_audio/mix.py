@@ -1,0 +1,186 @@
+"""Stage 5: one chapter at a time, lines on a timeline over a ducked, crossfaded bed.
+
+Every chapter's audio runs HANDOFF_S past its end: the bed fades out there while the next
+chapter's bed fades in over its first HANDOFF_S, so consecutive chapters overlap-add into an
+equal-power crossfade. Only one chapter is ever held in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+from .audio import Audio
+from .cache import LineCache
+from .model import Chapter, Pacing, Pause, Soundscape, Speech
+from .soundscape import render_bed
+from .synth import Clip, SpeechBank, load_clip
+
+RATE_HZ = 44100
+CHANNELS = 2
+HANDOFF_S = 5.0
+"""Crossfade between chapters, and the bed's fade in at the start of the story."""
+SCENE_CROSSFADE_S = 6.0
+LEAD_IN_S = 7.0
+"""Ambience before a chapter's first line (includes the handoff)."""
+LEAD_OUT_S = 3.0
+DUCK_DB = 8.0
+"""How far the bed dips under speech."""
+DUCK_ATTACK_S = 0.25
+"""The bed starts down this long before a line: the mix knows what is coming."""
+DUCK_RELEASE_S = 1.5
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A spoken line on the chapter's timeline (seconds from the chapter's start)."""
+
+    speech: Speech
+    clip: Clip
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Bed:
+    soundscape: Soundscape
+    start_s: float
+    end_s: float
+    scene: int
+    """Index of the first scene it covers: part of its seed."""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    index: int
+    chapter: Chapter
+    lines: tuple[Placed, ...]
+    beds: tuple[Bed, ...]
+    length_s: float
+    """Until the next chapter starts; the audio runs HANDOFF_S longer."""
+
+
+@dataclass(frozen=True)
+class ChapterMix:
+    timeline: Timeline
+    voice: Audio
+    bed: Audio
+
+    @property
+    def mixed(self) -> Audio:
+        return Audio(self.voice.samples + self.bed.samples, RATE_HZ)
+
+
+def plan_chapter(chapter: Chapter, index: int, count: int, pacing: Pacing, bank: SpeechBank
+                 ) -> Timeline:
+    """Place every line; pauses stretch as the telling slows chapter by chapter."""
+    stretch = 1.0 / pacing.speed(index, count)
+    t = LEAD_IN_S
+    lines: list[Placed] = []
+    beds: list[Bed] = []
+    for scene_index, scene in enumerate(chapter.scenes):
+        if scene_index:
+            t += pacing.scene_pause_s * stretch
+        boundary = t - pacing.scene_pause_s * stretch / 2 if scene_index else 0.0
+        if beds and beds[-1].soundscape == scene.soundscape:
+            pass
+        else:
+            if beds:
+                beds[-1] = Bed(beds[-1].soundscape, beds[-1].start_s, boundary, beds[-1].scene)
+            beds.append(Bed(scene.soundscape, boundary, 0.0, scene_index))
+        for position, line in enumerate(scene.lines):
+            if isinstance(line, Pause):
+                t += line.pause_s
+                continue
+            if position and isinstance(scene.lines[position - 1], Speech):
+                t += pacing.line_pause_s * stretch
+            clip = bank.clips[line]
+            lines.append(Placed(line, clip, t, t + clip.duration_s))
+            t += clip.duration_s
+    length_s = t + LEAD_OUT_S
+    beds[-1] = Bed(beds[-1].soundscape, beds[-1].start_s, length_s + HANDOFF_S, beds[-1].scene)
+    return Timeline(index, chapter, tuple(lines), tuple(beds), length_s)
+
+
+def mix_chapter(timeline: Timeline, bank: SpeechBank, cache: LineCache, slug: str) -> ChapterMix:
+    frames = round((timeline.length_s + HANDOFF_S) * RATE_HZ)
+    voice = np.zeros((CHANNELS, frames), np.float32)
+    for placed in timeline.lines:
+        clip = _prepared(load_clip(cache, placed.clip.key), bank.gain_db.get(
+            placed.speech.speaker, 0.0))
+        start = round(placed.start_s * RATE_HZ)
+        end = min(frames, start + clip.frames)
+        voice[:, start:end] += clip.samples[:, : end - start]
+    bed = _bed(timeline, frames, slug)
+    bed *= _duck_gain(timeline.lines, frames)
+    bed *= _chapter_fades(frames)
+    return ChapterMix(timeline, Audio(voice, RATE_HZ), Audio(bed, RATE_HZ))
+
+
+def mix_tail(soundscape: Soundscape, tail_s: float, fade_s: float, slug: str) -> ChapterMix:
+    """The last bed carried on after the story, fading to silence on a long cosine."""
+    frames = round(tail_s * RATE_HZ)
+    bed = render_bed(soundscape, tail_s, RATE_HZ, slug, "tail").samples.copy()
+    bed *= equal_power(frames, min(HANDOFF_S, tail_s), 0)
+    fade = min(frames, round(fade_s * RATE_HZ))
+    bed[:, frames - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade)))
+    timeline = Timeline(-1, Chapter("", soundscape, (), 0), (), (), tail_s)
+    silent = np.zeros_like(bed)
+    return ChapterMix(timeline, Audio(silent, RATE_HZ), Audio(bed, RATE_HZ))
+
+
+def equal_power(frames: int, fade_in_s: float, fade_out_s: float) -> np.ndarray:
+    """A gain curve with sine-law fades: in and out of two such curves sum to constant power."""
+    gain = np.ones(frames, np.float32)
+    for seconds, rising in ((fade_in_s, True), (fade_out_s, False)):
+        n = min(frames, round(seconds * RATE_HZ))
+        if n:
+            ramp = np.sin(np.linspace(0, np.pi / 2, n, dtype=np.float32))
+            if rising:
+                gain[:n] *= ramp
+            else:
+                gain[frames - n :] *= ramp[::-1]
+    return gain
+
+
+def _prepared(clip: Audio, gain_db: float) -> Audio:
+    """A line at the master's rate and channels, levelled, without DC."""
+    sos = butter(2, 40.0, btype="highpass", fs=clip.rate_hz, output="sos")
+    clean = Audio(sosfiltfilt(sos, clip.samples, axis=1).astype(np.float32), clip.rate_hz)
+    return clean.gain(gain_db).conform(RATE_HZ, CHANNELS)
+
+
+def _bed(timeline: Timeline, frames: int, slug: str) -> np.ndarray:
+    bed = np.zeros((CHANNELS, frames), np.float32)
+    half = SCENE_CROSSFADE_S / 2
+    for position, part in enumerate(timeline.beds):
+        first, last = position == 0, position == len(timeline.beds) - 1
+        start_s = part.start_s if first else part.start_s - half
+        end_s = part.end_s if last else part.end_s + half
+        start, end = round(start_s * RATE_HZ), min(frames, round(end_s * RATE_HZ))
+        sound = render_bed(part.soundscape, (end - start) / RATE_HZ, RATE_HZ, slug,
+                           f"chapter-{timeline.index}", f"scene-{part.scene}")
+        fades = equal_power(end - start, 0 if first else SCENE_CROSSFADE_S,
+                            0 if last else SCENE_CROSSFADE_S)
+        bed[:, start:end] += sound.samples[:, : end - start] * fades
+    return bed
+
+
+def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
+    """Bed gain: down DUCK_DB while anyone speaks, with look-ahead and a slow recovery."""
+    depth = np.zeros(frames, np.float32)
+    for placed in lines:
+        points_s = [placed.start_s - DUCK_ATTACK_S, placed.start_s, placed.end_s,
+                    placed.end_s + DUCK_RELEASE_S]
+        lo = max(0, round(points_s[0] * RATE_HZ))
+        hi = min(frames, round(points_s[-1] * RATE_HZ))
+        t = np.arange(lo, hi) / RATE_HZ
+        shape = np.interp(t, points_s, [0.0, 1.0, 1.0, 0.0]).astype(np.float32)
+        np.maximum(depth[lo:hi], shape, out=depth[lo:hi])
+    return 10 ** (-DUCK_DB * depth / 20)
+
+
+def _chapter_fades(frames: int) -> np.ndarray:
+    return equal_power(frames, HANDOFF_S, HANDOFF_S)

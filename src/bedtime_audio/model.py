@@ -1,0 +1,117 @@
+"""The values that flow through the pipeline: a parsed script and the voices cast for it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One preset in a soundscape, with the script's adjustments."""
+
+    preset: str
+    gain_db: float = 0.0
+    """Level relative to the preset's own, in dB."""
+    lowpass_hz: float | None = None
+    """Tone: a gentle low-pass cutoff, or None for the preset's own."""
+
+
+Soundscape = tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A spoken line."""
+
+    speaker: str
+    text: str
+    line: int
+    """Line in the script file, 1-based."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Ambience only, no voice."""
+
+    pause_s: float
+    line: int
+
+
+Line = Speech | Pause
+
+
+@dataclass(frozen=True)
+class Scene:
+    title: str | None
+    soundscape: Soundscape
+    """Resolved: the scene's own, else its chapter's."""
+    lines: tuple[Line, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    soundscape: Soundscape
+    scenes: tuple[Scene, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How the telling slows toward sleep; a script's `pacing:` overrides the defaults."""
+
+    final_speed: float = 0.85
+    """Speaking speed of the last chapter relative to the first; chapters between glide."""
+    line_pause_s: float = 0.9
+    """Silence between two lines in the first chapter; grows as speech slows."""
+    scene_pause_s: float = 3.5
+    """Ambience between scenes in the first chapter; grows as speech slows."""
+
+    def speed(self, chapter: int, chapters: int) -> float:
+        """Speed factor of a chapter (0-based): 1.0 for the first, final_speed for the last."""
+        if chapters < 2:
+            return 1.0
+        return 1.0 - (1.0 - self.final_speed) * chapter / (chapters - 1)
+
+
+@dataclass(frozen=True)
+class Script:
+    path: str
+    slug: str
+    """The file's stem: names the story's outputs and its casting."""
+    title: str
+    author: str | None
+    description: str | None
+    cast: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Speaker id → short description, in the script's order."""
+    chapters: tuple[Chapter, ...] = ()
+    pacing: Pacing = Pacing()
+
+    @property
+    def speeches(self) -> tuple[Speech, ...]:
+        return tuple(
+            line
+            for chapter in self.chapters
+            for scene in chapter.scenes
+            for line in scene.lines
+            if isinstance(line, Speech)
+        )
+
+
+@dataclass(frozen=True)
+class Voice:
+    """How one speaker sounds on one engine."""
+
+    engine: str
+    voice_id: str
+    """The engine's voice: an eSpeak NG name like 'en-us+f3', or a Kokoro id like 'af_heart'."""
+    speed: float = 1.0
+    """Multiple of the engine's natural speaking pace."""
+    pitch: int | None = None
+    """eSpeak NG base pitch, 0–100; None for the voice's own."""
+
+    def at_speed(self, factor: float) -> Voice:
+        return Voice(self.engine, self.voice_id, round(self.speed * factor, 4), self.pitch)

@@ -1,0 +1,96 @@
+"""Stage 4: seeded procedural beds, in two families that tell each story's arc."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+import numpy as np
+import pyloudnorm
+
+from ..audio import Audio
+from ..model import Soundscape
+from . import natural, synthetic
+from .noise import filtered
+
+Family = Literal["synthetic", "natural"]
+Generator = Callable[[np.random.Generator, int, int], np.ndarray]
+
+BED_LUFS = -30.0
+"""Loudness of every preset at gain 0 dB, before its own level."""
+_CALIBRATION_S = 20.0
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    family: Family
+    generate: Generator
+    """(rng, frames, rate_hz) → float64 (2, frames), any level: calibration sets it."""
+    level_db: float
+    """The preset's place in a mix relative to BED_LUFS (crickets sit low)."""
+    description: str
+
+
+def _preset(name: str, family: Family, generate: Generator, level_db: float = 0.0) -> Preset:
+    return Preset(name, family, generate, level_db, (generate.__doc__ or "").strip())
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        _preset("server-hum", "synthetic", synthetic.server_hum),
+        _preset("digital-drone", "synthetic", synthetic.digital_drone),
+        _preset("data-pulse", "synthetic", synthetic.data_pulse, -3.0),
+        _preset("glitch", "synthetic", synthetic.glitch, -4.0),
+        _preset("rain", "natural", natural.rain),
+        _preset("wind", "natural", natural.wind),
+        _preset("waves", "natural", natural.waves),
+        _preset("crickets", "natural", natural.crickets, -8.0),
+        _preset("fireplace", "natural", natural.fireplace, -2.0),
+        _preset("brown-noise", "natural", natural.brown_noise),
+        _preset("night-forest", "natural", natural.night_forest),
+    )
+}
+
+
+def family(soundscape: Soundscape) -> Family | Literal["mixed"]:
+    families = {PRESETS[layer.preset].family for layer in soundscape}
+    return families.pop() if len(families) == 1 else "mixed"
+
+
+def seed_for(*parts: str) -> int:
+    """A stable seed from stable names (story, chapter, scene), never from time or hash()."""
+    return int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:8], "big")
+
+
+def render_preset(name: str, frames: int, rate_hz: int, seed: int) -> np.ndarray:
+    """One preset at BED_LUFS plus its own level, as float64 (2, frames)."""
+    preset = PRESETS[name]
+    raw = preset.generate(np.random.default_rng(seed), frames, rate_hz)
+    return raw * (10 ** ((_calibration_db(name, rate_hz) + preset.level_db) / 20))
+
+
+def render_bed(soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_parts: str
+               ) -> Audio:
+    """The layers of a soundscape, summed, for a stretch of the story."""
+    frames = round(duration_s * rate_hz)
+    total = np.zeros((2, frames))
+    for layer in soundscape:
+        signal = render_preset(layer.preset, frames, rate_hz, seed_for(*seed_parts, layer.preset))
+        if layer.lowpass_hz is not None:
+            signal = filtered(signal, rate_hz, "lowpass", min(layer.lowpass_hz, rate_hz * 0.45))
+        total += signal * 10 ** (layer.gain_db / 20)
+    return Audio(total.astype(np.float32), rate_hz)
+
+
+@cache
+def _calibration_db(name: str, rate_hz: int) -> float:
+    """Gain that brings a preset to BED_LUFS, measured once on a fixed-seed sample."""
+    frames = int(_CALIBRATION_S * rate_hz)
+    sample = PRESETS[name].generate(np.random.default_rng(0), frames, rate_hz)
+    loudness = pyloudnorm.Meter(rate_hz).integrated_loudness(sample.T)
+    return BED_LUFS - loudness

@@ -1,0 +1,84 @@
+"""Building blocks for the presets: coloured noise, slow modulators, sparse events."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import butter, fftconvolve, lfilter, sosfilt
+
+# Pinking filter (-3 dB/octave within 0.05 dB from 9 Hz to Nyquist at 44.1 kHz), from
+# J. O. Smith, "Spectral Audio Signal Processing", section "Example: Synthesis of 1/f noise".
+_PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786])
+_PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400])
+_BLOCK = 4096
+
+
+def white(rng: np.random.Generator, frames: int, channels: int = 2) -> np.ndarray:
+    return rng.standard_normal((channels, frames))
+
+
+def pink(rng: np.random.Generator, frames: int, channels: int = 2) -> np.ndarray:
+    """1/f noise: power falls 3 dB per octave."""
+    return lfilter(_PINK_B, _PINK_A, white(rng, frames, channels), axis=1) * 4.0
+
+
+def brown(rng: np.random.Generator, frames: int, rate_hz: int, channels: int = 2) -> np.ndarray:
+    """1/f² noise: a leaky integral of white noise, 6 dB per octave down above ~20 Hz."""
+    leak = np.exp(-2 * np.pi * 5.0 / rate_hz)
+    return lfilter([1 - leak], [1, -leak], white(rng, frames, channels), axis=1) * 8.0
+
+
+def filtered(x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: float | tuple[float, float],
+             order: int = 2) -> np.ndarray:
+    """A Butterworth low-pass, high-pass or band-pass along time."""
+    sos = butter(order, cutoff_hz, btype=kind, fs=rate_hz, output="sos")
+    return sosfilt(sos, x, axis=-1)
+
+
+def swept(x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: np.ndarray, width: float = 0.6
+          ) -> np.ndarray:
+    """A filter on (channels, frames) whose cutoff follows a slow curve, block by block.
+
+    For 'bandpass' the band spans cutoff × (1 ± width/2)."""
+    out = np.empty_like(x)
+    zi = None
+    for start in range(0, x.shape[-1], _BLOCK):
+        centre = float(cutoff_hz[start])
+        band = (centre * (1 - width / 2), centre * (1 + width / 2))
+        sos = butter(2, band if kind == "bandpass" else centre, btype=kind, fs=rate_hz,
+                     output="sos")
+        if zi is None:
+            zi = np.zeros((sos.shape[0], x.shape[0], 2))
+        block = x[..., start : start + _BLOCK]
+        out[..., start : start + _BLOCK], zi = sosfilt(sos, block, axis=-1, zi=zi)
+    return out
+
+
+def lfo(frames: int, rate_hz: int, period_s: float, phase: float = 0.0) -> np.ndarray:
+    """A slow sine between -1 and 1."""
+    t = np.arange(frames) / rate_hz
+    return np.sin(2 * np.pi * t / period_s + phase)
+
+
+def wander(rng: np.random.Generator, frames: int, rate_hz: int, periods_s: tuple[float, ...]
+           ) -> np.ndarray:
+    """A smooth curve in [-1, 1] from slow sines with incommensurate periods."""
+    phases = rng.uniform(0, 2 * np.pi, len(periods_s))
+    total = sum(lfo(frames, rate_hz, p, ph) for p, ph in zip(periods_s, phases, strict=True))
+    return np.asarray(total) / len(periods_s)
+
+
+def events(rng: np.random.Generator, frames: int, rate_hz: int, per_s: float,
+           kernel: np.ndarray, level_spread_db: float = 12.0) -> np.ndarray:
+    """Poisson-timed copies of a short kernel with random levels (one channel)."""
+    count = rng.poisson(per_s * frames / rate_hz)
+    train = np.zeros(frames)
+    at = rng.integers(0, max(frames, 1), count)
+    levels = 10 ** (-rng.uniform(0, level_spread_db, count) / 20)
+    np.add.at(train, at, levels)
+    return fftconvolve(train, kernel)[:frames]
+
+
+def decaying_noise(rng: np.random.Generator, rate_hz: int, length_s: float, decay_s: float
+                   ) -> np.ndarray:
+    n = max(2, int(length_s * rate_hz))
+    return rng.standard_normal(n) * np.exp(-np.arange(n) / (decay_s * rate_hz))

@@ -1,0 +1,62 @@
+"""The synthetic family: the hush of machines that keep people awake, or asleep on schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .noise import decaying_noise, events, filtered, lfo, pink, wander
+
+
+def server_hum(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
+    """Mains hum with its harmonics under the broadband whirr of cooling fans."""
+    t = np.arange(frames) / rate_hz
+    hum = sum(
+        np.sin(2 * np.pi * 60 * k * t + rng.uniform(0, 2 * np.pi)) / k**1.5 for k in range(1, 7)
+    )
+    hum = np.asarray(hum) * (1 + 0.1 * wander(rng, frames, rate_hz, (13.0, 29.0)))
+    fan = filtered(pink(rng, frames), rate_hz, "lowpass", 900.0)
+    fan *= 1 + 0.15 * wander(rng, frames, rate_hz, (7.0, 17.0, 41.0))
+    return 0.25 * hum[np.newaxis, :] + fan
+
+
+def digital_drone(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
+    """Slow pads of detuned sines on a low fifth, breathing on long cycles."""
+    t = np.arange(frames) / rate_hz
+    out = np.zeros((2, frames))
+    for index, root_hz in enumerate((55.0, 82.5, 110.0, 165.0, 220.0)):
+        for detune_hz, pan in ((-0.21, 0.2), (0.0, 0.5), (0.17, 0.8)):
+            swell = 0.6 + 0.4 * lfo(frames, rate_hz, 19.0 + 7.3 * index, rng.uniform(0, 6.3))
+            tone = np.sin(2 * np.pi * (root_hz + detune_hz) * t + rng.uniform(0, 2 * np.pi))
+            voice = tone * swell / (1 + index)
+            out[0] += voice * np.sqrt(1 - pan)
+            out[1] += voice * np.sqrt(pan)
+    air = filtered(pink(rng, frames), rate_hz, "bandpass", (200.0, 1200.0)) * 0.05
+    return out + air
+
+
+def data_pulse(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
+    """A soft sub-bass pulse, slower than a resting heart, over a faint electric bed."""
+    t = np.arange(frames) / rate_hz
+    beat_s = 1.25
+    phase = (t % beat_s) / beat_s
+    envelope = np.where(phase < 0.35, np.sin(np.pi * phase / 0.35) ** 2, 0.0)
+    tone = np.sin(2 * np.pi * 48.0 * t) + 0.3 * np.sin(2 * np.pi * 96.0 * t)
+    bed = filtered(pink(rng, frames), rate_hz, "lowpass", 400.0) * 0.15
+    return (tone * envelope)[np.newaxis, :] + bed
+
+
+def glitch(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
+    """A hushed electrical bed with sparse soft dropouts and moments of bit-crushed grain."""
+    bed = filtered(pink(rng, frames), rate_hz, "bandpass", (150.0, 3000.0))
+    crushed = np.round(bed * 6) / 6
+    hold = 8
+    crushed = np.repeat(crushed[:, ::hold], hold, axis=1)[:, :frames]
+    ramp = np.hanning(max(3, int(0.06 * rate_hz)))
+    window = np.ones(max(1, int(0.3 * rate_hz)))
+    kernel = np.convolve(window, ramp / ramp.sum())
+    crush_amount = np.clip(events(rng, frames, rate_hz, 0.25, kernel, 0.0), 0, 1)
+    dropout = np.clip(events(rng, frames, rate_hz, 0.2, kernel * 0.7, 0.0), 0, 0.7)
+    mixed = bed * (1 - crush_amount) + crushed * crush_amount
+    ticks = events(rng, frames, rate_hz, 0.5, decaying_noise(rng, rate_hz, 0.02, 0.004), 18.0)
+    ticks = filtered(ticks, rate_hz, "bandpass", (800.0, 2500.0)) * 0.3
+    return mixed * (1 - dropout) + ticks

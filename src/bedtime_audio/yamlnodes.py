@@ -1,0 +1,142 @@
+"""Safe YAML with line numbers: read a file into PyYAML nodes and check their shapes."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+from .errors import ScriptError, ScriptErrors
+
+_CONSTRUCTOR = SafeConstructor()
+
+
+class StructureError(Exception):
+    """The file's shape is broken below this node; stop reading it."""
+
+
+@dataclass
+class Problems:
+    """Collects the errors of one file so they are reported together."""
+
+    path: str
+    errors: list[ScriptError] = field(default_factory=list)
+
+    def add(self, node: yaml.Node, where: str, message: str) -> None:
+        prefix = f"{where}: " if where else ""
+        self.errors.append(ScriptError(self.path, node.start_mark.line + 1, prefix + message))
+
+    def fail(self, node: yaml.Node, where: str, message: str) -> StructureError:
+        self.add(node, where, message)
+        return StructureError()
+
+    def raise_if_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ScriptErrors(sorted(self.errors, key=lambda e: e.line))
+
+
+def compose_file(path: Path, shown: str) -> yaml.Node:
+    """The root node of a YAML file, or a ScriptError naming where it is malformed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScriptError(shown, 0, "no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ScriptError(shown, 1, f"not UTF-8 text ({exc.reason})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ScriptError(shown, line, f"invalid YAML: {exc.problem or exc.context}") from None
+    if node is None:
+        raise ScriptError(shown, 1, "the file is empty")
+    return node
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def mapping(
+    node: yaml.Node,
+    where: str,
+    problems: Problems,
+    required: Iterable[str] = (),
+    optional: Iterable[str] = (),
+    what: str = "a mapping",
+) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """Key → (key node, value node); unknown, duplicate and missing keys are reported."""
+    if not isinstance(node, yaml.MappingNode):
+        raise problems.fail(node, where, f"expected {what}, got {describe(node)}")
+    required, optional = tuple(required), tuple(optional)
+    known = required + optional
+    entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if key in entries:
+            problems.add(key_node, where, f"duplicate key '{key}'")
+        elif known and key not in known:
+            problems.add(
+                key_node, where, f"unknown key '{key}'{did_you_mean(key, known)}"
+                f" (expected: {', '.join(known)})"
+            )
+        else:
+            entries[key] = (key_node, value_node)
+    for key in required:
+        if key not in entries:
+            problems.add(node, where, f"missing required key '{key}'")
+    return entries
+
+
+def sequence(node: yaml.Node, where: str, problems: Problems, what: str) -> list[yaml.Node]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise problems.fail(node, where, f"expected a list of {what}, got {describe(node)}")
+    if not node.value:
+        raise problems.fail(node, where, f"needs at least one of {what}")
+    return list(node.value)
+
+
+def scalar(node: yaml.Node, where: str, problems: Problems) -> Any:
+    """The Python value of a scalar node (str, int, float, bool or None)."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise problems.fail(node, where, f"expected a single value, got {describe(node)}")
+    try:
+        return _CONSTRUCTOR.construct_object(node)
+    except yaml.constructor.ConstructorError as exc:
+        raise problems.fail(node, where, f"unsupported value: {exc.problem}") from None
+
+
+def text(node: yaml.Node, where: str, problems: Problems) -> str:
+    value = scalar(node, where, problems)
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        raise problems.fail(node, where, f"expected text, got {describe(node)}")
+    result = str(value).strip()
+    if not result:
+        raise problems.fail(node, where, "must not be empty")
+    return result
+
+
+def number(node: yaml.Node, where: str, problems: Problems) -> float:
+    value = scalar(node, where, problems)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise problems.fail(node, where, f"expected a number, got {describe(node)}")
+    return float(value)
+
+
+def describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "nothing"
+    return f"'{node.value}'"
