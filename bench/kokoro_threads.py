@@ -5,7 +5,9 @@
 Prints the real-time factor (seconds of audio per second of wall time; higher is faster) for
 a ~100-word paragraph: one process with 1 and with 2 intra-op threads, kokoro-onnx's own
 whole-text batching for comparison, and two processes × 1 thread sharing the paragraph's
-sentences, as a parallel synth stage would.
+sentences, as a parallel synth stage would. Other programs running at the same time skew
+the numbers, so each run also reports 'other CPU': the CPU seconds the rest of the machine
+used per wall second while it ran (0.00 on a quiet machine).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import statistics
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from bedtime_audio.engines.kokoro import KokoroEngine
 from bedtime_audio.model import Voice
@@ -32,74 +34,106 @@ PARAGRAPH = (
 VOICE = Voice("kokoro", "af_heart")
 
 
-def timed(engine: KokoroEngine, text: str) -> tuple[float, float]:
-    """(audio seconds, wall seconds) for one synthesis."""
-    start = time.perf_counter()
-    audio = engine.synthesize(text, VOICE)
-    return audio.duration_s, time.perf_counter() - start
+class Run(NamedTuple):
+    audio_s: float
+    wall_s: float
+    own_cpu_s: float
+    """CPU seconds used by the measured processes."""
+    all_cpu_s: float
+    """CPU seconds used by the whole machine meanwhile."""
+
+    @property
+    def rtf(self) -> float:
+        return self.audio_s / self.wall_s
+
+    @property
+    def other_cpu(self) -> float:
+        return max(0.0, self.all_cpu_s - self.own_cpu_s) / self.wall_s
 
 
-def one_process(threads: int, repeats: int) -> list[float]:
+def machine_cpu_s() -> float:
+    """Busy CPU seconds of all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(t) for t in stat.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(speak: Callable[[], float]) -> Run:
+    wall, own, machine = time.perf_counter(), time.process_time(), machine_cpu_s()
+    audio_s = speak()
+    return Run(
+        audio_s,
+        time.perf_counter() - wall,
+        time.process_time() - own,
+        machine_cpu_s() - machine,
+    )
+
+
+def sentence_by_sentence(threads: int, repeats: int) -> list[Run]:
     engine = KokoroEngine(threads=threads)
     engine.synthesize("Warm up.", VOICE)
-    return [
-        audio_s / wall_s for audio_s, wall_s in (timed(engine, PARAGRAPH) for _ in range(repeats))
-    ]
+    return [measure(lambda: engine.synthesize(PARAGRAPH, VOICE).duration_s) for _ in range(repeats)]
 
 
-def kokoro_batching(threads: int, repeats: int) -> list[float]:
+def kokoro_batching(threads: int, repeats: int) -> list[Run]:
     """kokoro-onnx's create() on the whole paragraph, for comparison with sentence by sentence."""
-    engine = KokoroEngine(threads=threads)
-    kokoro: Any = engine._model()
+    kokoro: Any = KokoroEngine(threads=threads)._model()
     text = normalize_text(PARAGRAPH)
     kokoro.create("Warm up.", voice="af_heart")
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def speak() -> float:
         samples, rate_hz = kokoro.create(text, voice="af_heart")
-        rates.append(len(samples) / rate_hz / (time.perf_counter() - start))
-    return rates
+        return len(samples) / rate_hz
+
+    return [measure(speak) for _ in range(repeats)]
 
 
 def _worker(text: str, barrier: Any, results: Any) -> None:
     engine = KokoroEngine(threads=1)
     engine.synthesize("Warm up.", VOICE)
     barrier.wait()
-    start = time.perf_counter()
-    audio_s, _ = timed(engine, text)
-    results.put((start, time.perf_counter(), audio_s))
+    cpu, start = time.process_time(), time.perf_counter()
+    audio_s = engine.synthesize(text, VOICE).duration_s
+    results.put((start, time.perf_counter(), time.process_time() - cpu, audio_s))
 
 
-def two_processes() -> float:
-    """Aggregate real-time factor of two 1-thread processes, each with half the sentences."""
+def two_processes() -> Run:
+    """Two 1-thread processes, each with half the sentences, started together."""
     sentences = split_sentences(normalize_text(PARAGRAPH))
     half = len(sentences) // 2
     halves = [" ".join(sentences[:half]), " ".join(sentences[half:])]
     ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(2), ctx.Queue()
+    barrier, results = ctx.Barrier(3), ctx.Queue()
     workers = [ctx.Process(target=_worker, args=(h, barrier, results)) for h in halves]
-    for w in workers:
-        w.start()
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    machine = machine_cpu_s()
     done = [results.get() for _ in workers]
-    for w in workers:
-        w.join()
-    wall_s = max(end for _, end, _ in done) - min(start for start, _, _ in done)
-    return sum(audio_s for _, _, audio_s in done) / wall_s
+    all_cpu_s = machine_cpu_s() - machine
+    for worker in workers:
+        worker.join()
+    wall_s = max(end for _, end, _, _ in done) - min(start for start, _, _, _ in done)
+    own_cpu_s = sum(cpu for _, _, cpu, _ in done)
+    return Run(sum(audio for *_, audio in done), wall_s, own_cpu_s, all_cpu_s)
 
 
-def report(label: str, rates: list[float]) -> None:
-    print(f"{label:<44} RTF best {max(rates):.2f}  median {statistics.median(rates):.2f}")
+def report(label: str, runs: list[Run]) -> None:
+    rtfs = " ".join(f"{run.rtf:.2f}" for run in runs)
+    others = " ".join(f"{run.other_cpu:.2f}" for run in runs)
+    audio_s = runs[0].audio_s
+    print(f"{label:<46} audio {audio_s:5.1f} s  RTF {rtfs}  (other CPU {others})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     repeats = parser.parse_args().repeats
-    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{len(PARAGRAPH.split())} words, {os.cpu_count()} CPUs, load average {load}")
+    print(f"{len(PARAGRAPH.split())} words, {os.cpu_count()} CPUs")
     for threads in (1, 2):
         report(
-            f"1 process x {threads} thread(s), sentence by sentence", one_process(threads, repeats)
+            f"1 process x {threads} thread(s), sentence by sentence",
+            sentence_by_sentence(threads, repeats),
         )
         report(
             f"1 process x {threads} thread(s), kokoro-onnx batching",

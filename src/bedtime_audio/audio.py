@@ -101,3 +101,17 @@ def concat(parts: list[Audio]) -> Audio:
     if any(p.rate_hz != rate or p.channels != channels for p in parts):
         raise ValueError("clips differ in rate or channels")
     return Audio(np.concatenate([p.samples for p in parts], axis=1), rate)
+
+
+def equal_power(frames: int, fade_in: int, fade_out: int) -> np.ndarray:
+    """A gain curve with sine-law fades (lengths in frames): a fade-out laid over a fade-in of
+    the same length keeps the power of two uncorrelated signals constant."""
+    gain = np.ones(frames, np.float32)
+    for n, rising in ((min(frames, fade_in), True), (min(frames, fade_out), False)):
+        if n:
+            ramp = np.sin(np.linspace(0, np.pi / 2, n, dtype=np.float32))
+            if rising:
+                gain[:n] *= ramp
+            else:
+                gain[frames - n :] *= ramp[::-1]
+    return gain

@@ -24,7 +24,7 @@ from .mix import HANDOFF_S, RATE_HZ, Placed
 FORMATS = {
     "m4b": ["-c:a", "aac", "-b:a", "128k", "-f", "mp4", "-brand", "M4B ",
             "-movflags", "+faststart"],
-    "mp3": ["-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "4", "-f", "mp3"],
+    "mp3": ["-c:a", "libmp3lame", "-q:a", "2", "-id3v2_version", "4", "-f", "mp3"],
 }
 
 

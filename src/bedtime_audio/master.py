@@ -17,9 +17,40 @@ _BLOCK_FRAMES = 1 << 20
 _LIMIT_WINDOW_S = 0.02
 
 
+_BLOCK_S, _STEP_S = 0.4, 0.1
+"""BS.1770 gating blocks: 400 ms, overlapping by 75%."""
+
+
+def block_powers(audio: Audio) -> np.ndarray:
+    """K-weighted mean-square power of each gating block, summed over the channels.
+
+    pyloudnorm measures one buffer at a time; keeping the blocks lets a whole story be measured
+    chapter by chapter in bounded memory. The K-weighting is pyloudnorm's own filters."""
+    weighted = audio.samples.astype(np.float64)
+    for stage in pyloudnorm.Meter(audio.rate_hz)._filters.values():
+        weighted = np.stack([stage.apply_filter(channel) for channel in weighted])
+    block, step = round(_BLOCK_S * audio.rate_hz), round(_STEP_S * audio.rate_hz)
+    energy = np.concatenate([[0.0], np.cumsum(np.square(weighted).sum(axis=0))])
+    starts = np.arange(0, max(0, audio.frames - block) + 1, step)
+    return (energy[starts + block] - energy[starts]) / block if audio.frames >= block else \
+        np.zeros(0)
+
+
+def integrated_lufs(powers: np.ndarray) -> float:
+    """BS.1770-4 gated loudness of blocks (absolute gate -70 LUFS, relative gate -10 LU)."""
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(powers)
+    audible = powers[loudness >= -70.0]
+    if audible.size == 0:
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(audible.mean()) - 10.0
+    gated = powers[(loudness >= -70.0) & (loudness > relative)]
+    return float(-0.691 + 10 * np.log10(gated.mean()))
+
+
 def loudness_lufs(audio: Audio) -> float:
-    """Integrated loudness (ITU-R BS.1770-4, via pyloudnorm)."""
-    return float(pyloudnorm.Meter(audio.rate_hz).integrated_loudness(audio.samples.T))
+    """Integrated loudness of one buffer."""
+    return integrated_lufs(block_powers(audio))
 
 
 def gain_to_target(audio: Audio, target_lufs: float = TARGET_LUFS) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from .audio import Audio
+from .audio import Audio, equal_power
 from .cache import LineCache
 from .model import Chapter, Pacing, Pause, Soundscape, Speech
 from .soundscape import render_bed
@@ -31,6 +31,7 @@ DUCK_DB = 8.0
 DUCK_ATTACK_S = 0.25
 """The bed starts down this long before a line: the mix knows what is coming."""
 DUCK_RELEASE_S = 1.5
+SPEECH_TOP_HZ = 12000.0
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def mix_tail(soundscape: Soundscape, tail_s: float, fade_s: float, slug: str) ->
     """The last bed carried on after the story, fading to silence on a long cosine."""
     frames = round(tail_s * RATE_HZ)
     bed = render_bed(soundscape, tail_s, RATE_HZ, slug, "tail").samples.copy()
-    bed *= equal_power(frames, min(HANDOFF_S, tail_s), 0)
+    bed *= equal_power(frames, round(min(HANDOFF_S, tail_s) * RATE_HZ), 0)
     fade = min(frames, round(fade_s * RATE_HZ))
     bed[:, frames - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade)))
     timeline = Timeline(-1, Chapter("", soundscape, (), 0), (), (), tail_s)
@@ -131,23 +132,11 @@ def mix_tail(soundscape: Soundscape, tail_s: float, fade_s: float, slug: str) ->
     return ChapterMix(timeline, Audio(silent, RATE_HZ), Audio(bed, RATE_HZ))
 
 
-def equal_power(frames: int, fade_in_s: float, fade_out_s: float) -> np.ndarray:
-    """A gain curve with sine-law fades: in and out of two such curves sum to constant power."""
-    gain = np.ones(frames, np.float32)
-    for seconds, rising in ((fade_in_s, True), (fade_out_s, False)):
-        n = min(frames, round(seconds * RATE_HZ))
-        if n:
-            ramp = np.sin(np.linspace(0, np.pi / 2, n, dtype=np.float32))
-            if rising:
-                gain[:n] *= ramp
-            else:
-                gain[frames - n :] *= ramp[::-1]
-    return gain
-
-
 def _prepared(clip: Audio, gain_db: float) -> Audio:
-    """A line at the master's rate and channels, levelled, without DC."""
-    sos = butter(2, 40.0, btype="highpass", fs=clip.rate_hz, output="sos")
+    """A line at the master's rate and channels, levelled, without DC or the hiss above
+    SPEECH_TOP_HZ that lossy encoders smear into overshoots."""
+    top_hz = min(SPEECH_TOP_HZ, clip.rate_hz * 0.45)
+    sos = butter(2, (40.0, top_hz), btype="bandpass", fs=clip.rate_hz, output="sos")
     clean = Audio(sosfiltfilt(sos, clip.samples, axis=1).astype(np.float32), clip.rate_hz)
     return clean.gain(gain_db).conform(RATE_HZ, CHANNELS)
 
@@ -162,8 +151,8 @@ def _bed(timeline: Timeline, frames: int, slug: str) -> np.ndarray:
         start, end = round(start_s * RATE_HZ), min(frames, round(end_s * RATE_HZ))
         sound = render_bed(part.soundscape, (end - start) / RATE_HZ, RATE_HZ, slug,
                            f"chapter-{timeline.index}", f"scene-{part.scene}")
-        fades = equal_power(end - start, 0 if first else SCENE_CROSSFADE_S,
-                            0 if last else SCENE_CROSSFADE_S)
+        crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
+        fades = equal_power(end - start, 0 if first else crossfade, 0 if last else crossfade)
         bed[:, start:end] += sound.samples[:, : end - start] * fades
     return bed
 
@@ -183,4 +172,5 @@ def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
 
 
 def _chapter_fades(frames: int) -> np.ndarray:
-    return equal_power(frames, HANDOFF_S, HANDOFF_S)
+    handoff = round(HANDOFF_S * RATE_HZ)
+    return equal_power(frames, handoff, handoff)

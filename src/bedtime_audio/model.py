@@ -63,7 +63,7 @@ class Chapter:
 class Pacing:
     """How the telling slows toward sleep; a script's `pacing:` overrides the defaults."""
 
-    final_speed: float = 0.85
+    final_speed: float = 0.8
     """Speaking speed of the last chapter relative to the first; chapters between glide."""
     line_pause_s: float = 0.9
     """Silence between two lines in the first chapter; grows as speech slows."""

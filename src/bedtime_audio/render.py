@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .cache import LineCache
 from .casting import Casting, Plan, cast, load_voices
 from .engines import SpeechEngine, load_engine
 from .errors import BedtimeError, ScriptErrors
 from .export import Section, StoryInfo, export, require_ffmpeg
-from .master import TARGET_LUFS, gain_to_target, loudness_lufs, master
-from .mix import HANDOFF_S, mix_chapter, mix_tail, plan_chapter
+from .audio import Audio
+from .master import (
+    TARGET_LUFS,
+    block_powers,
+    gain_to_target,
+    integrated_lufs,
+    loudness_lufs,
+    master,
+)
+from .mix import HANDOFF_S, RATE_HZ, Placed, mix_chapter, mix_tail, plan_chapter
 from .script import parse_script
 from .synth import SpeechBank, synthesize
 
@@ -65,26 +76,62 @@ def render_story(plan: Plan, engine: SpeechEngine, options: RenderOptions, repor
     bank = synthesize(plan, engine, options.cache, options.jobs, report)
     report(f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache; mixing")
     story = StoryInfo(script.slug, script.title, script.author, script.description, engine.name)
-    folder = export(_sections(plan, bank, options, report), story, options.out_dir)
+    folder = options.out_dir / script.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".mix-", dir=folder) as work:
+        sections = _level_story(list(_mixed_sections(plan, bank, options, Path(work), report)),
+                                options.target_lufs)
+        export(sections, story, options.out_dir)
     report(f"{script.slug}: wrote {folder}")
     return folder
 
 
-def _sections(plan: Plan, bank: SpeechBank, options: RenderOptions, report: Report
-              ) -> Iterator[Section]:
-    """Each chapter mixed and mastered in turn, then the tail at the last chapter's gain."""
+@dataclass(frozen=True)
+class _Stored:
+    """A mixed, levelled chapter parked on disk until the whole story's loudness is known."""
+
+    title: str
+    path: Path
+    length_s: float
+    handoff_s: float
+    lines: tuple[Placed, ...]
+    powers: np.ndarray
+    """Its loudness gating blocks."""
+
+
+def _mixed_sections(plan: Plan, bank: SpeechBank, options: RenderOptions, work: Path,
+                    report: Report) -> Iterator[_Stored]:
+    """Each chapter mixed and brought to the target on its own, then the tail at the last
+    chapter's gain; one chapter in memory at a time."""
     script, chapters = plan.script, plan.script.chapters
     gain_db = 0.0
     for index, chapter in enumerate(chapters):
         timeline = plan_chapter(chapter, index, len(chapters), script.pacing, bank)
         mixed = mix_chapter(timeline, bank, options.cache, script.slug).mixed
         gain_db = gain_to_target(mixed, options.target_lufs)
-        audio = master(mixed, gain_db)
         report(f"{script.slug}: mixed chapter {index + 1}/{len(chapters)} '{chapter.title}'")
-        yield Section(chapter.title, audio, timeline.length_s, HANDOFF_S, timeline.lines,
-                      loudness_lufs(audio))
+        yield _store(work, index, chapter.title, master(mixed, gain_db), timeline.length_s,
+                     HANDOFF_S, timeline.lines)
     if options.tail_s > 0:
         fade_s = max(MIN_TAIL_FADE_S, options.tail_s / 4)
         tail = mix_tail(chapters[-1].scenes[-1].soundscape, options.tail_s, fade_s, script.slug)
-        audio = master(tail.mixed, gain_db)
-        yield Section(TAIL_TITLE, audio, options.tail_s, 0.0, (), loudness_lufs(audio))
+        yield _store(work, len(chapters), TAIL_TITLE, master(tail.mixed, gain_db),
+                     options.tail_s, 0.0, ())
+
+
+def _store(work: Path, index: int, title: str, audio: Audio, length_s: float, handoff_s: float,
+           lines: tuple[Placed, ...]) -> _Stored:
+    path = work / f"chapter-{index}.npy"
+    np.save(path, audio.samples)
+    return _Stored(title, path, length_s, handoff_s, lines, block_powers(audio))
+
+
+def _level_story(stored: list[_Stored], target_lufs: float) -> Iterator[Section]:
+    """Nudge every chapter by one gain so the whole story, tail included, lands on target."""
+    offset_db = target_lufs - integrated_lufs(np.concatenate([part.powers for part in stored]))
+    for part in stored:
+        audio = Audio(np.load(part.path, mmap_mode="r"), RATE_HZ)
+        if abs(offset_db) > 0.01:
+            audio = master(audio, offset_db)
+        yield Section(part.title, audio, part.length_s, part.handoff_s, part.lines,
+                      loudness_lufs(audio))

@@ -52,7 +52,7 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
     cast = _cast(top["cast"][1], problems)
     chapters: list[Chapter] = []
     bed = DEFAULT_SOUNDSCAPE
-    for index, node in enumerate(sequence(top["chapters"][1], "chapters", problems, "chapters")):
+    for index, node in enumerate(sequence(top["chapters"][1], "chapters", problems, "chapter")):
         chapter = _chapter(node, f"chapters[{index}]", cast, bed, problems)
         if chapter is not None:
             chapters.append(chapter)
@@ -119,7 +119,7 @@ def _chapter(
             return None
         scenes = []
         for index, scene_node in enumerate(
-            sequence(keys["scenes"][1], f"{where}.scenes", problems, "scenes")
+            sequence(keys["scenes"][1], f"{where}.scenes", problems, "scene")
         ):
             scene = _scene(scene_node, f"{where}.scenes[{index}]", cast, bed, problems)
             if scene is not None:
@@ -143,7 +143,7 @@ def _scene(
             bed = parse_soundscape(keys["soundscape"][1], f"{where}.soundscape", problems)
         if "lines" not in keys:
             return None
-        line_nodes = sequence(keys["lines"][1], f"{where}.lines", problems, "lines")
+        line_nodes = sequence(keys["lines"][1], f"{where}.lines", problems, "line")
         lines = [_line(n, f"{where}.lines[{i}]", cast, problems) for i, n in enumerate(line_nodes)]
         return Scene(
             title, bed, tuple(line for line in lines if line is not None), node.start_mark.line + 1
@@ -180,7 +180,7 @@ def _line(node: yaml.Node, where: str, cast: dict[str, str], problems: Problems)
 def parse_soundscape(node: yaml.Node, where: str, problems: Problems) -> Soundscape:
     """A preset name, a list of names, or a mapping name → {gain_db, lowpass_hz}."""
     if isinstance(node, yaml.SequenceNode):
-        items = [(n, None) for n in sequence(node, where, problems, "preset names")]
+        items = [(n, None) for n in sequence(node, where, problems, "preset name")]
     elif isinstance(node, yaml.MappingNode):
         items = list(node.value)
         if not items:

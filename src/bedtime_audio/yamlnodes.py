@@ -53,9 +53,10 @@ def compose_file(path: Path, shown: str) -> yaml.Node:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark else 1
-        raise ScriptError(shown, line, f"invalid YAML: {exc.problem or exc.context}") from None
+        detail = f"{exc.context}, {exc.problem}" if exc.context else str(exc.problem)
+        raise ScriptError(shown, line, f"invalid YAML: {detail}") from None
     if node is None:
         raise ScriptError(shown, 1, "the file is empty")
     return node
@@ -64,6 +65,17 @@ def compose_file(path: Path, shown: str) -> yaml.Node:
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in
+               ("str", "int", "float", "bool", "null", "map", "seq")}
+
+
+def _plain(node: yaml.Node, where: str, problems: Problems) -> None:
+    """Refuse tags that would build objects (e.g. !!python/object): plain YAML only."""
+    if node.tag not in _PLAIN_TAGS:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise problems.fail(node, where, f"unsupported YAML tag '{tag}' (plain YAML only)")
 
 
 def mapping(
@@ -75,6 +87,7 @@ def mapping(
     what: str = "a mapping",
 ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     """Key → (key node, value node); unknown, duplicate and missing keys are reported."""
+    _plain(node, where, problems)
     if not isinstance(node, yaml.MappingNode):
         raise problems.fail(node, where, f"expected {what}, got {describe(node)}")
     required, optional = tuple(required), tuple(optional)
@@ -98,21 +111,21 @@ def mapping(
 
 
 def sequence(node: yaml.Node, where: str, problems: Problems, what: str) -> list[yaml.Node]:
+    """The items of a non-empty list of `what`s."""
+    _plain(node, where, problems)
     if not isinstance(node, yaml.SequenceNode):
-        raise problems.fail(node, where, f"expected a list of {what}, got {describe(node)}")
+        raise problems.fail(node, where, f"expected a list of {what}s, got {describe(node)}")
     if not node.value:
-        raise problems.fail(node, where, f"needs at least one of {what}")
+        raise problems.fail(node, where, f"needs at least one {what}")
     return list(node.value)
 
 
 def scalar(node: yaml.Node, where: str, problems: Problems) -> Any:
     """The Python value of a scalar node (str, int, float, bool or None)."""
+    _plain(node, where, problems)
     if not isinstance(node, yaml.ScalarNode):
         raise problems.fail(node, where, f"expected a single value, got {describe(node)}")
-    try:
-        return _CONSTRUCTOR.construct_object(node)
-    except yaml.constructor.ConstructorError as exc:
-        raise problems.fail(node, where, f"unsupported value: {exc.problem}") from None
+    return _CONSTRUCTOR.construct_object(node)
 
 
 def text(node: yaml.Node, where: str, problems: Problems) -> str:
@@ -121,7 +134,7 @@ def text(node: yaml.Node, where: str, problems: Problems) -> str:
         raise problems.fail(node, where, f"expected text, got {describe(node)}")
     result = str(value).strip()
     if not result:
-        raise problems.fail(node, where, "must not be empty")
+        raise problems.fail(node, where, "text must not be empty")
     return result
 
 

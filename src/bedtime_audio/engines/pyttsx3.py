@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 import wave
@@ -111,6 +112,7 @@ def _synthesize_once(text: str, voice: Voice, sender: Connection) -> None:
     """The child's work: the driver prints to stdout, which belongs to the parent's progress."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — the child exits right after
     try:
         sender.send(Pyttsx3Engine()._synthesize_here(text, voice))
     except BedtimeError as exc:

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pyloudnorm
 
-from ..audio import Audio
+from ..audio import Audio, equal_power
 from ..model import Soundscape
 from . import natural, synthetic
 from .noise import filtered
@@ -22,6 +22,9 @@ Generator = Callable[[np.random.Generator, int, int], np.ndarray]
 BED_LUFS = -30.0
 """Loudness of every preset at gain 0 dB, before its own level."""
 _CALIBRATION_S = 20.0
+SEGMENT_S = 60.0
+"""Beds are generated this long at a time, then crossfaded over SEGMENT_FADE_S."""
+SEGMENT_FADE_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -76,15 +79,33 @@ def render_preset(name: str, frames: int, rate_hz: int, seed: int) -> np.ndarray
 
 def render_bed(soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_parts: str
                ) -> Audio:
-    """The layers of a soundscape, summed, for a stretch of the story."""
+    """The layers of a soundscape, summed, for a stretch of the story.
+
+    Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
+    however long a chapter or tail runs."""
     frames = round(duration_s * rate_hz)
-    total = np.zeros((2, frames))
+    segment, fade = round(SEGMENT_S * rate_hz), round(SEGMENT_FADE_S * rate_hz)
+    total = np.zeros((2, frames), np.float32)
+    for index, start in enumerate(range(0, frames, segment)):
+        length = min(segment + fade, frames - start)
+        if index and length <= fade:
+            break
+        piece = _layers(soundscape, length, rate_hz, (*seed_parts, f"segment-{index}"))
+        fades = equal_power(length, fade if index else 0,
+                            fade if start + length < frames else 0)
+        total[:, start : start + length] += piece * fades
+    return Audio(total, rate_hz)
+
+
+def _layers(soundscape: Soundscape, frames: int, rate_hz: int, seed_parts: tuple[str, ...]
+            ) -> np.ndarray:
+    total = np.zeros((2, frames), np.float32)
     for layer in soundscape:
         signal = render_preset(layer.preset, frames, rate_hz, seed_for(*seed_parts, layer.preset))
         if layer.lowpass_hz is not None:
             signal = filtered(signal, rate_hz, "lowpass", min(layer.lowpass_hz, rate_hz * 0.45))
-        total += signal * 10 ** (layer.gain_db / 20)
-    return Audio(total.astype(np.float32), rate_hz)
+        total += (signal * 10 ** (layer.gain_db / 20)).astype(np.float32)
+    return total
 
 
 @cache

