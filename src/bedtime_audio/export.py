@@ -21,6 +21,7 @@ from .audio import Audio
 from .errors import DependencyError, ExportError
 from .mix import HANDOFF_S, RATE_HZ, Placed
 
+_EMIT_FRAMES = 1 << 16
 FORMATS = {
     "m4b": ["-c:a", "aac", "-b:a", "128k", "-f", "mp4", "-brand", "M4B ",
             "-movflags", "+faststart"],
@@ -117,19 +118,19 @@ def _stream(sections: Iterable[Section], sinks: list[IO[bytes]]) -> list[Written
     start_s = 0.0
 
     def emit(block: np.ndarray) -> None:
-        data = np.ascontiguousarray(block.T, dtype="<f4").tobytes()
-        for sink in sinks:
-            sink.write(data)
+        for start in range(0, block.shape[1], _EMIT_FRAMES):
+            data = np.ascontiguousarray(block[:, start : start + _EMIT_FRAMES].T, dtype="<f4")
+            for sink in sinks:
+                sink.write(data.tobytes())
 
     for section in sections:
         samples = section.audio.samples
-        if pending is not None:
-            samples = samples.copy()
-            overlap = min(pending.shape[1], samples.shape[1])
-            samples[:, :overlap] += pending[:, :overlap]
         keep = samples.shape[1] - round(section.handoff_s * RATE_HZ)
-        emit(samples[:, :keep])
-        pending = samples[:, keep:] if section.handoff_s else None
+        overlap = 0 if pending is None else min(pending.shape[1], keep)
+        if pending is not None:
+            emit(samples[:, :overlap] + pending[:, :overlap])
+        emit(samples[:, overlap:keep])
+        pending = np.array(samples[:, keep:]) if section.handoff_s else None
         end_s = start_s + section.length_s
         written.append(Written(
             section.title, start_s, end_s,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
+from scipy.signal import lfilter, lfilter_zi, resample_poly
 
 from .audio import Audio
 
@@ -24,16 +24,30 @@ _BLOCK_S, _STEP_S = 0.4, 0.1
 def block_powers(audio: Audio) -> np.ndarray:
     """K-weighted mean-square power of each gating block, summed over the channels.
 
-    pyloudnorm measures one buffer at a time; keeping the blocks lets a whole story be measured
-    chapter by chapter in bounded memory. The K-weighting is pyloudnorm's own filters."""
-    weighted = audio.samples.astype(np.float64)
-    for stage in pyloudnorm.Meter(audio.rate_hz)._filters.values():
-        weighted = np.stack([stage.apply_filter(channel) for channel in weighted])
-    block, step = round(_BLOCK_S * audio.rate_hz), round(_STEP_S * audio.rate_hz)
-    energy = np.concatenate([[0.0], np.cumsum(np.square(weighted).sum(axis=0))])
-    starts = np.arange(0, max(0, audio.frames - block) + 1, step)
-    return (energy[starts + block] - energy[starts]) / block if audio.frames >= block else \
-        np.zeros(0)
+    pyloudnorm measures one buffer at once; keeping the blocks lets a whole story be measured
+    chapter by chapter, and filtering in chunks (pyloudnorm's own K-weighting coefficients,
+    state carried across) keeps memory small however long the chapter."""
+    hop = round(_STEP_S * audio.rate_hz)
+    per_block = round(_BLOCK_S / _STEP_S)
+    stages = [(st.b * st.passband_gain, st.a)
+              for st in pyloudnorm.Meter(audio.rate_hz)._filters.values()]
+    states = [[lfilter_zi(b, a) * 0.0 for _ in range(audio.channels)] for b, a in stages]
+    hops = []
+    chunk = hop * 256
+    usable = audio.frames - audio.frames % hop
+    for start in range(0, usable, chunk):
+        energy = np.zeros(min(chunk, usable - start))
+        for channel in range(audio.channels):
+            signal = audio.samples[channel, start : start + energy.size].astype(np.float64)
+            for stage, (b, a) in enumerate(stages):
+                signal, states[stage][channel] = lfilter(b, a, signal,
+                                                         zi=states[stage][channel])
+            energy += np.square(signal)
+        hops.append(energy.reshape(-1, hop).sum(axis=1))
+    if not hops or sum(h.size for h in hops) < per_block:
+        return np.zeros(0)
+    sums = np.convolve(np.concatenate(hops), np.ones(per_block), mode="valid")
+    return sums / (hop * per_block)
 
 
 def integrated_lufs(powers: np.ndarray) -> float:

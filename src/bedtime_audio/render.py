@@ -113,10 +113,11 @@ def _mixed_sections(plan: Plan, bank: SpeechBank, options: RenderOptions, work: 
         yield _store(work, index, chapter.title, master(mixed, gain_db), timeline.length_s,
                      HANDOFF_S, timeline.lines)
     if options.tail_s > 0:
-        fade_s = max(MIN_TAIL_FADE_S, options.tail_s / 4)
-        tail = mix_tail(chapters[-1].scenes[-1].soundscape, options.tail_s, fade_s, script.slug)
-        yield _store(work, len(chapters), TAIL_TITLE, master(tail.mixed, gain_db),
-                     options.tail_s, 0.0, ())
+        tail_s = max(options.tail_s, HANDOFF_S)
+        fade_s = max(MIN_TAIL_FADE_S, tail_s / 4)
+        tail = mix_tail(chapters[-1].scenes[-1].soundscape, tail_s, fade_s, script.slug)
+        yield _store(work, len(chapters), TAIL_TITLE, master(tail.mixed, gain_db), tail_s, 0.0,
+                     ())
 
 
 def _store(work: Path, index: int, title: str, audio: Audio, length_s: float, handoff_s: float,

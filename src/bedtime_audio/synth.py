@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -13,7 +16,7 @@ import pyloudnorm
 from .audio import Audio
 from .cache import LineCache, line_key
 from .casting import Plan
-from .engines import SpeechEngine
+from .engines import SpeechEngine, load_engine
 from .errors import EngineError
 from .model import Speech, Voice
 from .text import normalize_text
@@ -65,26 +68,19 @@ def line_jobs(plan: Plan) -> list[tuple[Speech, Voice, str]]:
 def synthesize(
     plan: Plan, engine: SpeechEngine, cache: LineCache, jobs: int = 2, report: Report | None = None
 ) -> SpeechBank:
-    """Speak every line not yet in the cache, then measure each clip for levelling."""
+    """Speak every line not yet in the cache, then measure each clip for levelling.
+
+    With jobs > 1, worker processes each load their own engine and write finished lines
+    straight into the cache, so a crash loses at most the lines being spoken."""
     work = [(speech, voice, spoken, line_key(engine.name, engine.version, voice, spoken))
             for speech, voice, spoken in line_jobs(plan)]
-    missing = {key: (voice, spoken) for _s, voice, spoken, key in work if cache.get(key) is None}
-    done = 0
-
-    def speak(key: str) -> None:
-        nonlocal done
-        voice, spoken = missing[key]
-        audio = engine.synthesize(spoken, voice).trim_silence()
-        if audio.frames == 0:
-            raise EngineError(f"{engine.name} produced only silence for {spoken[:40]!r}")
-        cache.put(key, audio)
-        done += 1
+    missing = {key: (spoken, voice) for _s, voice, spoken, key in work if cache.get(key) is None}
+    # Longest first, so the workers finish together.
+    order = sorted(missing, key=lambda key: -len(missing[key][0]))
+    for done, _key in enumerate(_speak_all(engine, cache, order, missing, jobs), start=1):
         if report:
             report(f"{plan.script.slug}: spoke {done}/{len(missing)} lines "
                    f"({len(work) - len(missing)} cached)")
-
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
-        list(pool.map(speak, missing))
     clips = {}
     for speech, voice, spoken, key in work:
         audio = load_clip(cache, key)
@@ -93,6 +89,46 @@ def synthesize(
         MappingProxyType(clips), MappingProxyType(_speaker_gains(clips)),
         synthesized=len(missing), cached=len(work) - len(missing),
     )
+
+
+def _speak_all(engine: SpeechEngine, cache: LineCache, order: list[str],
+               missing: Mapping[str, tuple[str, Voice]], jobs: int) -> Iterator[str]:
+    """Speak the missing lines, yielding each key once its clip is in the cache."""
+    if jobs <= 1 or len(order) <= 1:
+        for key in order:
+            speak_line(engine, cache, key, *missing[key])
+            yield key
+        return
+    workers = min(jobs, len(order))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(engine.name, threads, cache.root)) as pool:
+        futures = [pool.submit(_worker_speak, key, *missing[key]) for key in order]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def speak_line(engine: SpeechEngine, cache: LineCache, key: str, spoken: str, voice: Voice
+               ) -> None:
+    audio = engine.synthesize(spoken, voice).trim_silence()
+    if audio.frames == 0:
+        raise EngineError(f"{engine.name} produced only silence for {spoken[:40]!r}")
+    cache.put(key, audio)
+
+
+_worker: tuple[SpeechEngine, LineCache] | None = None
+
+
+def _start_worker(engine_name: str, threads: int, cache_root: Path) -> None:
+    global _worker
+    _worker = (load_engine(engine_name, threads), LineCache(cache_root))
+
+
+def _worker_speak(key: str, spoken: str, voice: Voice) -> str:
+    assert _worker is not None
+    speak_line(*_worker, key, spoken, voice)
+    return key
 
 
 def load_clip(cache: LineCache, key: str) -> Audio:

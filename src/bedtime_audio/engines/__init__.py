@@ -35,27 +35,31 @@ class SpeechEngine(Protocol):
         ...
 
 
-def _pyttsx3() -> SpeechEngine:
+def _pyttsx3(threads: int | None) -> SpeechEngine:
     from .pyttsx3 import Pyttsx3Engine
 
     return Pyttsx3Engine()
 
 
-def _kokoro() -> SpeechEngine:
+def _kokoro(threads: int | None) -> SpeechEngine:
     from .kokoro import KokoroEngine
 
-    return KokoroEngine()
+    return KokoroEngine(threads)
 
 
-ENGINES: dict[str, Callable[[], SpeechEngine]] = {"pyttsx3": _pyttsx3, "kokoro": _kokoro}
+ENGINES: dict[str, Callable[[int | None], SpeechEngine]] = {
+    "pyttsx3": _pyttsx3,
+    "kokoro": _kokoro,
+}
+"""Engine name → factory taking the CPU threads it may use (None: all)."""
 
 
-def load_engine(name: str) -> SpeechEngine:
+def load_engine(name: str, threads: int | None = None) -> SpeechEngine:
     try:
         factory = ENGINES[name]
     except KeyError:
         raise EngineError(f"unknown engine '{name}' (engines: {', '.join(ENGINES)})") from None
-    return factory()
+    return factory(threads)
 
 
 def default_engine() -> tuple[str, str | None]:

@@ -44,12 +44,16 @@ class Pyttsx3Engine:
 
     def synthesize(self, text: str, voice: Voice) -> Audio:
         """Speak in a fresh child process: eSpeak NG carries state from one utterance to the
-        next, so only a first utterance is the same every time."""
+        next, so only a first utterance is the same every time. Children come from a fork
+        server, never from this process, whose threads (ONNX Runtime's, say) could hold locks
+        that a forked child would wait on for ever."""
         if not text.strip():
             raise EngineError("pyttsx3: nothing to say (empty text)")
         self._engine_module()
         receiver, sender = multiprocessing.Pipe(duplex=False)
-        child = multiprocessing.get_context("fork").Process(
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        child = context.Process(
             target=_synthesize_once, args=(text, voice, sender), daemon=True
         )
         child.start()

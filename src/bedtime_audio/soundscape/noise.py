@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter, fftconvolve, lfilter, sosfilt
+from functools import lru_cache
+
+from scipy.signal import butter, lfilter, oaconvolve, sosfilt
 
 # Pinking filter (-3 dB/octave within 0.05 dB from 9 Hz to Nyquist at 44.1 kHz), from
 # J. O. Smith, "Spectral Audio Signal Processing", section "Example: Synthesis of 1/f noise".
@@ -42,15 +44,19 @@ def swept(x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: np.ndarray, width: 
     out = np.empty_like(x)
     zi = None
     for start in range(0, x.shape[-1], _BLOCK):
-        centre = float(cutoff_hz[start])
-        band = (centre * (1 - width / 2), centre * (1 + width / 2))
-        sos = butter(2, band if kind == "bandpass" else centre, btype=kind, fs=rate_hz,
-                     output="sos")
+        sos = _design(kind, round(float(cutoff_hz[start])), width, rate_hz)
         if zi is None:
             zi = np.zeros((sos.shape[0], x.shape[0], 2))
         block = x[..., start : start + _BLOCK]
         out[..., start : start + _BLOCK], zi = sosfilt(sos, block, axis=-1, zi=zi)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _design(kind: str, centre_hz: int, width: float, rate_hz: int) -> np.ndarray:
+    band = (centre_hz * (1 - width / 2), centre_hz * (1 + width / 2))
+    return butter(2, band if kind == "bandpass" else centre_hz, btype=kind, fs=rate_hz,
+                  output="sos")
 
 
 def lfo(frames: int, rate_hz: int, period_s: float, phase: float = 0.0) -> np.ndarray:
@@ -75,7 +81,7 @@ def events(rng: np.random.Generator, frames: int, rate_hz: int, per_s: float,
     at = rng.integers(0, max(frames, 1), count)
     levels = 10 ** (-rng.uniform(0, level_spread_db, count) / 20)
     np.add.at(train, at, levels)
-    return fftconvolve(train, kernel)[:frames]
+    return oaconvolve(train, kernel)[:frames]
 
 
 def decaying_noise(rng: np.random.Generator, rate_hz: int, length_s: float, decay_s: float
