@@ -99,8 +99,8 @@ def render(scripts: tuple[Path, ...], out_dir: Path, engine: str | None, draft: 
 
     options = RenderOptions(out_dir, LineCache(default_cache_dir()), tail_s, target_lufs, jobs)
     name = _pick_engine(engine, draft, report)
-    for folder in render_all(list(scripts), _voices_option(voices_path), name, options, report):
-        click.echo(str(folder))
+    for rendered in render_all(list(scripts), _voices_option(voices_path), name, options, report):
+        click.echo(str(rendered.folder))
 
 
 def _pick_engine(engine: str | None, draft: bool, report: Callable[[str], None]) -> str:

@@ -58,8 +58,8 @@ def require_ffmpeg() -> str:
     return path
 
 
-def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path) -> Path:
-    """Encode the story and write its files into out_dir/<slug>/; returns that folder."""
+def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path) -> float:
+    """Encode the story and write its files into out_dir/<slug>/; returns its duration."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path) -> Path
         for name in (*(f"{story.slug}.{ext}" for ext in FORMATS), f"{story.slug}.vtt",
                      "render.json"):
             os.replace(tmp / name, folder / name)
-    return folder
+    return written[-1].end_s
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ def prepare(paths: list[Path], voices_path: Path | None, engine: SpeechEngine) -
 
 
 def render(paths: list[Path], voices_path: Path | None, engine_name: str,
-           options: RenderOptions, report: Report) -> list[Path]:
+           options: RenderOptions, report: Report) -> list[Rendered]:
     engine = load_engine(engine_name)
     plans = prepare(paths, voices_path, engine)
     require_ffmpeg()
@@ -70,20 +71,40 @@ def render(paths: list[Path], voices_path: Path | None, engine_name: str,
     return [render_story(plan, engine, options, report) for plan in plans]
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """Where a story went, and where the time went."""
+
+    folder: Path
+    duration_s: float
+    spoken: int
+    """Lines synthesized in this render; the rest came from the cache."""
+    cached: int
+    synth_s: float
+    mix_s: float
+    """Mixing and mastering, wall seconds."""
+    encode_s: float
+
+
 def render_story(plan: Plan, engine: SpeechEngine, options: RenderOptions, report: Report
-                 ) -> Path:
+                 ) -> Rendered:
     script = plan.script
+    started = time.perf_counter()
     bank = synthesize(plan, engine, options.cache, options.jobs, report)
+    spoken_at = time.perf_counter()
     report(f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache; mixing")
     story = StoryInfo(script.slug, script.title, script.author, script.description, engine.name)
     folder = options.out_dir / script.slug
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".mix-", dir=folder) as work:
-        sections = _level_story(list(_mixed_sections(plan, bank, options, Path(work), report)),
-                                options.target_lufs)
-        export(sections, story, options.out_dir)
+        stored = list(_mixed_sections(plan, bank, options, Path(work), report))
+        mixed_at = time.perf_counter()
+        report(f"{script.slug}: encoding")
+        duration_s = export(_level_story(stored, options.target_lufs), story, options.out_dir)
+    done_at = time.perf_counter()
     report(f"{script.slug}: wrote {folder}")
-    return folder
+    return Rendered(folder, duration_s, bank.synthesized, bank.cached, spoken_at - started,
+                    mixed_at - spoken_at, done_at - mixed_at)
 
 
 @dataclass(frozen=True)
