@@ -3,6 +3,7 @@ render.json, all written under temporary names and renamed into place only when 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -39,6 +40,8 @@ class Section:
     handoff_s: float
     lines: tuple[Placed, ...]
     loudness_lufs: float
+    synthetic_share: float
+    """The synthetic presets' share of the bed's power, averaged over the section."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Written:
     end_s: float
     lines: tuple[tuple[Placed, float], ...]
     loudness_lufs: float
+    synthetic_share: float
 
 
 @contextmanager
@@ -135,13 +139,13 @@ def _stream(sections: Iterable[Section], sinks: list[IO[bytes]]) -> list[Written
         written.append(Written(
             section.title, start_s, end_s,
             tuple((placed, start_s) for placed in section.lines), section.loudness_lufs,
+            section.synthetic_share,
         ))
         start_s = end_s
     if pending is not None:
         emit(pending)
         last = written[-1]
-        written[-1] = Written(last.title, last.start_s, last.end_s + HANDOFF_S, last.lines,
-                              last.loudness_lufs)
+        written[-1] = dataclasses.replace(last, end_s=last.end_s + HANDOFF_S)
     return written
 
 
@@ -230,7 +234,8 @@ def render_report(story: StoryInfo, written: list[Written], loudness: dict[str, 
         "loudness": loudness,
         "chapters": [{"title": part.title, "start_s": round(part.start_s, 3),
                       "end_s": round(part.end_s, 3),
-                      "loudness_lufs": round(part.loudness_lufs, 2)} for part in written],
+                      "loudness_lufs": round(part.loudness_lufs, 2),
+                      "synthetic_share": round(part.synthetic_share, 3)} for part in written],
         "lines": [{"chapter": part.title, "speaker": placed.speech.speaker,
                    "voice": placed.clip.voice.voice_id, "speed": placed.clip.voice.speed,
                    "text": placed.speech.text,

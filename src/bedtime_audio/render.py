@@ -26,6 +26,7 @@ from .master import (
 )
 from .mix import HANDOFF_S, RATE_HZ, Placed, mix_chapter, mix_tail, plan_chapter
 from .script import parse_script
+from .soundscape import synthetic_share
 from .synth import SpeechBank, synthesize
 
 Report = Callable[[str], None]
@@ -116,6 +117,7 @@ class _Stored:
     length_s: float
     handoff_s: float
     lines: tuple[Placed, ...]
+    synthetic_share: float
     powers: np.ndarray
     """Its loudness gating blocks."""
 
@@ -131,21 +133,24 @@ def _mixed_sections(plan: Plan, bank: SpeechBank, options: RenderOptions, work: 
         mixed = mix_chapter(timeline, bank, options.cache, script.slug).mixed
         gain_db = gain_to_target(mixed, options.target_lufs)
         report(f"{script.slug}: mixed chapter {index + 1}/{len(chapters)} '{chapter.title}'")
+        share = sum((bed.end_s - bed.start_s) * synthetic_share(bed.soundscape)
+                    for bed in timeline.beds) / (timeline.length_s + HANDOFF_S)
         yield _store(work, index, chapter.title, master(mixed, gain_db), timeline.length_s,
-                     HANDOFF_S, timeline.lines)
+                     HANDOFF_S, timeline.lines, share)
     if options.tail_s > 0:
         tail_s = max(options.tail_s, HANDOFF_S)
         fade_s = max(MIN_TAIL_FADE_S, tail_s / 4)
-        tail = mix_tail(chapters[-1].scenes[-1].soundscape, tail_s, fade_s, script.slug)
+        bed = chapters[-1].scenes[-1].soundscape
+        tail = mix_tail(bed, tail_s, fade_s, script.slug)
         yield _store(work, len(chapters), TAIL_TITLE, master(tail.mixed, gain_db), tail_s, 0.0,
-                     ())
+                     (), synthetic_share(bed))
 
 
 def _store(work: Path, index: int, title: str, audio: Audio, length_s: float, handoff_s: float,
-           lines: tuple[Placed, ...]) -> _Stored:
+           lines: tuple[Placed, ...], share: float) -> _Stored:
     path = work / f"chapter-{index}.npy"
     np.save(path, audio.samples)
-    return _Stored(title, path, length_s, handoff_s, lines, block_powers(audio))
+    return _Stored(title, path, length_s, handoff_s, lines, share, block_powers(audio))
 
 
 def _level_story(stored: list[_Stored], target_lufs: float) -> Iterator[Section]:
@@ -156,4 +161,4 @@ def _level_story(stored: list[_Stored], target_lufs: float) -> Iterator[Section]
         if abs(offset_db) > 0.01:
             audio = master(audio, offset_db)
         yield Section(part.title, audio, part.length_s, part.handoff_s, part.lines,
-                      loudness_lufs(audio))
+                      loudness_lufs(audio), part.synthetic_share)

@@ -65,6 +65,15 @@ def family(soundscape: Soundscape) -> Family | Literal["mixed"]:
     return families.pop() if len(families) == 1 else "mixed"
 
 
+def synthetic_share(soundscape: Soundscape) -> float:
+    """The synthetic family's share of the bed's power, from each layer's level."""
+    powers = {name: 0.0 for name in ("synthetic", "natural")}
+    for layer in soundscape:
+        preset = PRESETS[layer.preset]
+        powers[preset.family] += 10 ** ((preset.level_db + layer.gain_db) / 10)
+    return powers["synthetic"] / (powers["synthetic"] + powers["natural"])
+
+
 def seed_for(*parts: str) -> int:
     """A stable seed from stable names (story, chapter, scene), never from time or hash()."""
     return int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:8], "big")
