@@ -31,22 +31,27 @@ def measure(story: Path, engine: str, cache: Path, out: Path, tail_s: float) -> 
     import os
 
     os.environ["BEDTIME_CACHE"] = str(cache)
-    from bedtime_audio.cache import LineCache
     from bedtime_audio.engines import load_engine
     from bedtime_audio.render import RenderOptions, prepare, render_story
 
     loaded = load_engine(engine)
     plan = prepare([story], ROOT / "voices.yaml", loaded)[0]
-    options = RenderOptions(out, LineCache(cache), tail_s=tail_s)
+    options = RenderOptions(out, cache, tail_s=tail_s)
     result = render_story(plan, loaded, options, lambda message: None)
     report = json.loads((result.folder / "render.json").read_text())
     speech_s = sum(line["end_s"] - line["start_s"] for line in report["lines"])
     total_s = result.synth_s + result.mix_s + result.encode_s
     return {
-        "engine": engine, "spoken": result.spoken, "cached": result.cached,
-        "duration_s": result.duration_s, "story_s": result.duration_s - tail_s,
-        "speech_s": speech_s, "synth_s": result.synth_s, "mix_s": result.mix_s,
-        "encode_s": result.encode_s, "total_s": total_s,
+        "engine": engine,
+        "spoken": result.spoken,
+        "cached": result.cached,
+        "duration_s": result.duration_s,
+        "story_s": result.duration_s - tail_s,
+        "speech_s": speech_s,
+        "synth_s": result.synth_s,
+        "mix_s": result.mix_s,
+        "encode_s": result.encode_s,
+        "total_s": total_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "loudness": report["loudness"],
     }
@@ -54,9 +59,23 @@ def measure(story: Path, engine: str, cache: Path, out: Path, tail_s: float) -> 
 
 def run(story: Path, engine: str, cache: Path, out: Path, tail_s: float) -> dict:
     result = subprocess.run(
-        [sys.executable, __file__, "--one", str(story), "--engines", engine, "--cache", str(cache),
-         "--out", str(out), "--tail", str(tail_s)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            str(story),
+            "--engines",
+            engine,
+            "--cache",
+            str(cache),
+            "--out",
+            str(out),
+            "--tail",
+            str(tail_s),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -82,19 +101,29 @@ def bench_engine(story: Path, engine: str, tail_s: float) -> None:
         edited = run(edited_copy(story, edit_dir), engine, cache, out, tail_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n== {engine}: {story.name} "
-          f"({cold['story_s'] / 60:.1f} min story + {tail_s / 60:.0f} min tail)")
-    print(f"engine RTF              {cold['speech_s'] / cold['synth_s']:7.2f}x  "
-          f"({cold['speech_s']:.0f} s of speech in {cold['synth_s']:.0f} s)")
-    print(f"pipeline RTF, all audio {cold['duration_s'] / cold['total_s']:7.2f}x  "
-          f"({cold['duration_s']:.0f} s in {cold['total_s']:.0f} s)")
+    print(
+        f"\n== {engine}: {story.name} "
+        f"({cold['story_s'] / 60:.1f} min story + {tail_s / 60:.0f} min tail)"
+    )
+    print(
+        f"engine RTF              {cold['speech_s'] / cold['synth_s']:7.2f}x  "
+        f"({cold['speech_s']:.0f} s of speech in {cold['synth_s']:.0f} s)"
+    )
+    print(
+        f"pipeline RTF, all audio {cold['duration_s'] / cold['total_s']:7.2f}x  "
+        f"({cold['duration_s']:.0f} s in {cold['total_s']:.0f} s)"
+    )
     print(f"pipeline RTF, story     {cold['story_s'] / cold['total_s']:7.2f}x")
     for stage in ("synth", "mix", "encode"):
         print(f"  {stage:7s} share         {cold[f'{stage}_s'] / cold['total_s']:7.1%}")
-    print(f"unchanged re-render     {same['total_s'] / cold['total_s']:7.1%} of cold "
-          f"({same['spoken']} lines spoken)")
-    print(f"one-line edit           {edited['total_s'] / cold['total_s']:7.1%} of cold "
-          f"({edited['spoken']} lines spoken)")
+    print(
+        f"unchanged re-render     {same['total_s'] / cold['total_s']:7.1%} of cold "
+        f"({same['spoken']} lines spoken)"
+    )
+    print(
+        f"one-line edit           {edited['total_s'] / cold['total_s']:7.1%} of cold "
+        f"({edited['spoken']} lines spoken)"
+    )
     print(f"peak memory (render)    {cold['peak_rss_mb']:7.0f} MB")
     print(f"loudness                {cold['loudness']}")
 

@@ -25,8 +25,7 @@ def test_story_casting_wins_over_defaults_and_the_rest_is_auto_cast(tmp_path: Pa
     assert plan.voices["narrator"] == Voice("pyttsx3", "en-gb+m1")
     assert plan.voices["lena"] == Voice("pyttsx3", "en-us+f3", 0.9, 60)
     assert plan.notices == (
-        f"tiny: 'kai' has no pyttsx3 voice in {voices}; auto-cast as "
-        f"{plan.voices['kai'].voice_id}",
+        f"tiny: 'kai' has no pyttsx3 voice in {voices}; auto-cast as {plan.voices['kai'].voice_id}",
     )
 
 
@@ -67,14 +66,19 @@ def _problems(tmp_path: Path, text: str, engine: str = "pyttsx3") -> list[str]:
 
 
 def test_casting_errors_name_file_and_line(tmp_path: Path) -> None:
-    assert _problems(tmp_path, "stories:\n  tiny:\n    lenna:\n      pyttsx3: {voice: en-us}\n") == [
+    assert _problems(
+        tmp_path, "stories:\n  tiny:\n    lenna:\n      pyttsx3: {voice: en-us}\n"
+    ) == [
         "voices.yaml:3: stories.tiny.lenna: 'lenna' is not in the cast of "
-        f"{DATA / 'tiny.yaml'} (cast: kai, lena, narrator)"]
+        f"{DATA / 'tiny.yaml'} (cast: kai, lena, narrator)"
+    ]
     assert _problems(tmp_path, "defaults:\n  narrator:\n    pyttsx3: {voice: en-xx+f9}\n") == [
         "voices.yaml:2: narrator: pyttsx3 has no voice 'en-xx+f9' "
-        "(see 'bedtime voices --engine pyttsx3')"]
+        "(see 'bedtime voices --engine pyttsx3')"
+    ]
     assert _problems(
-        tmp_path, "defaults:\n  narrator:\n    pytsx3: {voice: a}\n    kokoro: {voice: b, speed: 9}\n"
+        tmp_path,
+        "defaults:\n  narrator:\n    pytsx3: {voice: a}\n    kokoro: {voice: b, speed: 9}\n",
     ) == [
         "voices.yaml:3: defaults.narrator: unknown key 'pytsx3' (did you mean 'pyttsx3'?)"
         " (expected: pyttsx3, kokoro, gender)",

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 import pytest
+from conftest import DATA, decode, ffprobe_chapters, run_bedtime
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4
 
-from conftest import DATA, decode, ffprobe_chapters, run_bedtime
 from bedtime_audio.script import parse_script
 
 TITLES = ["The Humming City", "Rain at Last", "Drift off"]
@@ -58,12 +58,15 @@ def test_decoded_duration_and_loudness(tiny_render: Path, ext: str) -> None:
 def test_transcript_has_one_cue_per_line(tiny_render: Path) -> None:
     vtt = (tiny_render / "tiny.vtt").read_text()
     assert vtt.startswith("WEBVTT\n")
-    cues = re.findall(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\n<v ([^>]+)>(.*)$",
-                      vtt, re.MULTILINE)
+    cues = re.findall(
+        r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\n<v ([^>]+)>(.*)$", vtt, re.MULTILINE
+    )
     speeches = parse_script(DATA / "tiny.yaml").speeches
     assert len(cues) == len(speeches)
-    assert [(c[2], c[3]) for c in cues][:2] == [("Narrator", speeches[0].text),
-                                                ("Lena", speeches[1].text)]
+    assert [(c[2], c[3]) for c in cues][:2] == [
+        ("Narrator", speeches[0].text),
+        ("Lena", speeches[1].text),
+    ]
 
 
 def test_render_report_lists_every_line_in_order(tiny_render: Path) -> None:
@@ -81,9 +84,19 @@ def test_render_report_lists_every_line_in_order(tiny_render: Path) -> None:
 
 def test_same_inputs_same_samples(tiny_render: Path, tmp_path: Path) -> None:
     """A second render with an empty cache decodes to the same PCM."""
-    result = run_bedtime("render", str(DATA / "tiny.yaml"), "--engine", "pyttsx3", "--tail", "40",
-                         "--out", str(tmp_path), "--voices", str(DATA / "voices.yaml"),
-                         env={"BEDTIME_CACHE": str(tmp_path / "fresh-cache")})
+    result = run_bedtime(
+        "render",
+        str(DATA / "tiny.yaml"),
+        "--engine",
+        "pyttsx3",
+        "--tail",
+        "40",
+        "--out",
+        str(tmp_path),
+        "--voices",
+        str(DATA / "voices.yaml"),
+        env={"BEDTIME_CACHE": str(tmp_path / "fresh-cache")},
+    )
     assert result.returncode == 0, result.stderr
     for ext in ("m4b", "mp3"):
         again = hashlib.sha256(decode(tmp_path / "tiny" / f"tiny.{ext}").tobytes()).hexdigest()
@@ -93,12 +106,20 @@ def test_same_inputs_same_samples(tiny_render: Path, tmp_path: Path) -> None:
 
 def test_bad_script_exits_1_with_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
     bad = DATA / "bad" / "unknown-speaker.yaml"
-    result = run_bedtime("render", str(DATA / "tiny.yaml"), str(bad), "--engine", "pyttsx3",
-                         "--out", str(tmp_path / "out"))
+    result = run_bedtime(
+        "render",
+        str(DATA / "tiny.yaml"),
+        str(bad),
+        "--engine",
+        "pyttsx3",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"error: {bad}:10: chapters[0].scenes[0].lines[1]: unknown speaker 'owl' "
-        "(cast: lena, narrator)")
+        "(cast: lena, narrator)"
+    )
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists(), "nothing is written when any script is bad"
 
@@ -110,12 +131,19 @@ def test_bad_casting_is_reported_by_check(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"error: {voices}:4: stories.tiny.lena.pyttsx3: unknown key 'pich' (did you mean "
-        "'pitch'?) (expected: voice, speed, pitch)")
+        "'pitch'?) (expected: voice, speed, pitch)"
+    )
 
 
 def test_check_passes_a_good_script() -> None:
-    result = run_bedtime("check", str(DATA / "tiny.yaml"), "--engine", "pyttsx3",
-                         "--voices", str(DATA / "voices.yaml"))
+    result = run_bedtime(
+        "check",
+        str(DATA / "tiny.yaml"),
+        "--engine",
+        "pyttsx3",
+        "--voices",
+        str(DATA / "voices.yaml"),
+    )
     assert result.returncode == 0, result.stderr
     assert "tiny.yaml: ok — 2 chapters, 7 lines" in result.stdout
 
@@ -129,8 +157,15 @@ def test_voices_lists_each_engine() -> None:
 def test_missing_ffmpeg_is_reported_with_the_install_command(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    result = run_bedtime("render", str(DATA / "tiny.yaml"), "--engine", "pyttsx3",
-                         "--out", str(tmp_path / "out"), env={"PATH": str(bin_dir)})
+    result = run_bedtime(
+        "render",
+        str(DATA / "tiny.yaml"),
+        "--engine",
+        "pyttsx3",
+        "--out",
+        str(tmp_path / "out"),
+        env={"PATH": str(bin_dir)},
+    )
     assert result.returncode == 1
     assert "ffmpeg is not installed: run 'sudo apt-get install ffmpeg'" in result.stderr
     assert not (tmp_path / "out").exists()

@@ -9,14 +9,20 @@ STORY = StoryInfo("night", "A Night; Again", "Ann = Author", None, "pyttsx3")
 
 
 def placed(speaker: str, text: str, start_s: float, end_s: float) -> Placed:
-    clip = Clip("k", Voice("pyttsx3", "en-us"), text, end_s - start_s, None)
+    clip = Clip("k", Voice("pyttsx3", "en-us"), text, end_s - start_s, 0.0)
     return Placed(Speech(speaker, text, 1), clip, start_s, end_s)
 
 
 WRITTEN = [
     Written("One", 0.0, 61.5, ((placed("narrator", "It was late.", 7.0, 8.25), 0.0),), -20.0, 1.0),
-    Written("Two # two", 61.5, 125.0,
-            ((placed("old_sam", "Rest <now> & sleep", 7.0, 9.5), 61.5),), -20.0, 0.0),
+    Written(
+        "Two # two",
+        61.5,
+        125.0,
+        ((placed("old_sam", "Rest <now> & sleep", 7.0, 9.5), 61.5),),
+        -20.0,
+        0.0,
+    ),
 ]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bedtime_audio.audio import Audio, equal_power
-from bedtime_audio.cache import LineCache
+from bedtime_audio.cache import AudioCache
 from bedtime_audio.master import loudness_lufs
 from bedtime_audio.mix import (
     DUCK_DB,
@@ -19,24 +19,24 @@ from bedtime_audio.mix import (
     plan_chapter,
 )
 from bedtime_audio.model import Chapter, Layer, Pacing, Pause, Scene, Speech, Voice
-from bedtime_audio.synth import SPEECH_LUFS, Clip, SpeechBank
+from bedtime_audio.synth import SPEECH_LUFS, Clip, SpeechBank, level_gain_db
 
 RAIN = (Layer("rain"),)
 WIND = (Layer("wind"),)
 
 
-def bank_of(lines: list[Speech], cache: LineCache, seconds: float = 2.0) -> SpeechBank:
+def bank_of(lines: list[Speech], cache: AudioCache, seconds: float = 2.0) -> SpeechBank:
     """Each line a sine tone of the given length, stored in a real cache, levelled like speech."""
     clips = {}
-    gains = {}
     for index, line in enumerate(lines):
         t = np.arange(round(seconds * 22050)) / 22050
         audio = Audio(0.3 * np.sin(2 * np.pi * (200 + 50 * index) * t), 22050)
         key = f"{index:064x}"
         cache.put(key, audio)
-        clips[line] = Clip(key, Voice("test", "v"), line.text, audio.duration_s, None)
-        gains[line.speaker] = SPEECH_LUFS - loudness_lufs(audio.to_channels(2))
-    return SpeechBank(MappingProxyType(clips), MappingProxyType(gains), len(lines), 0)
+        clips[line] = Clip(
+            key, Voice("test", "v"), line.text, audio.duration_s, level_gain_db(audio)
+        )
+    return SpeechBank(MappingProxyType(clips), len(lines), 0)
 
 
 def chapter_of(*scenes: tuple) -> Chapter:
@@ -47,19 +47,21 @@ def test_timeline_places_lines_with_pauses(tmp_path: Path) -> None:
     a, b, c = Speech("n", "a", 1), Speech("n", "b", 2), Speech("n", "c", 3)
     chapter = chapter_of((RAIN, (a, b, Pause(4.0, 3))), (WIND, (c,)))
     pacing = Pacing(line_pause_s=1.0, scene_pause_s=3.0)
-    timeline = plan_chapter(chapter, 0, 1, pacing, bank_of([a, b, c], LineCache(tmp_path)))
+    timeline = plan_chapter(chapter, 0, 1, pacing, bank_of([a, b, c], AudioCache(tmp_path)))
     starts = [p.start_s for p in timeline.lines]
     assert starts == pytest.approx([LEAD_IN_S, LEAD_IN_S + 3.0, LEAD_IN_S + 3.0 + 2 + 4 + 3])
     assert timeline.length_s == pytest.approx(starts[-1] + 2.0 + LEAD_OUT_S)
     boundary = LEAD_IN_S + 3.0 + 2 + 4 + 1.5
     assert [(bed.soundscape, bed.start_s) for bed in timeline.beds] == [
-        (RAIN, 0.0), (WIND, pytest.approx(boundary))]
+        (RAIN, 0.0),
+        (WIND, pytest.approx(boundary)),
+    ]
 
 
 def test_pauses_stretch_as_chapters_slow(tmp_path: Path) -> None:
     a, b = Speech("n", "a", 1), Speech("n", "b", 2)
     chapter = chapter_of((RAIN, (a, b)))
-    bank = bank_of([a, b], LineCache(tmp_path))
+    bank = bank_of([a, b], AudioCache(tmp_path))
     pacing = Pacing(final_speed=0.8, line_pause_s=1.0)
     first = plan_chapter(chapter, 0, 3, pacing, bank).lines
     last = plan_chapter(chapter, 2, 3, pacing, bank).lines
@@ -77,8 +79,8 @@ def test_equal_power_crossfade_keeps_power_constant() -> None:
 def test_bed_ducks_under_speech_and_rises_between(tmp_path: Path) -> None:
     a = Speech("n", "a", 1)
     chapter = chapter_of((RAIN, (a,)))
-    timeline = plan_chapter(chapter, 0, 1, Pacing(), bank_of([a], LineCache(tmp_path), 6.0))
-    mixed = mix_chapter(timeline, bank_of([a], LineCache(tmp_path), 6.0), LineCache(tmp_path), "s")
+    timeline = plan_chapter(chapter, 0, 1, Pacing(), bank_of([a], AudioCache(tmp_path), 6.0))
+    mixed = mix_chapter(timeline, AudioCache(tmp_path), "s")
     bed = mixed.bed
     during = bed.slice_s(LEAD_IN_S + 1, LEAD_IN_S + 5)
     before = bed.slice_s(HANDOFF_S, LEAD_IN_S - 0.5)
@@ -91,10 +93,10 @@ def test_bed_ducks_under_speech_and_rises_between(tmp_path: Path) -> None:
 
 def test_chapter_audio_runs_a_handoff_past_its_end(tmp_path: Path) -> None:
     a = Speech("n", "a", 1)
-    cache = LineCache(tmp_path)
+    cache = AudioCache(tmp_path)
     bank = bank_of([a], cache)
     timeline = plan_chapter(chapter_of((RAIN, (a,))), 0, 1, Pacing(), bank)
-    mixed = mix_chapter(timeline, bank, cache, "s").mixed
+    mixed = mix_chapter(timeline, cache, "s").mixed
     assert mixed.duration_s == pytest.approx(timeline.length_s + HANDOFF_S, abs=1e-3)
     assert mixed.channels == 2 and mixed.rate_hz == RATE_HZ
     assert np.abs(mixed.samples[:, -10:]).max() < 1e-3, "the bed fades out in the handoff"

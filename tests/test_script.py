@@ -46,40 +46,72 @@ def _errors(name: str) -> list[str]:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("unknown-speaker.yaml",
-         ["10: chapters[0].scenes[0].lines[1]: unknown speaker 'owl' (cast: lena, narrator)"]),
-        ("typo-key.yaml",
-         ["5: chapters[0]: missing required key 'scenes'",
-          "6: chapters[0]: unknown key 'scens' (did you mean 'scenes'?)"
-          " (expected: title, scenes, soundscape)"]),
-        ("bad-pause.yaml",
-         ["9: chapters[0].scenes[0].lines[1]: pause must be > 0 and <= 60 seconds",
-          "10: chapters[0].scenes[0].lines[2]: pause must be > 0 and <= 60 seconds",
-          "11: chapters[0].scenes[0].lines[3]: expected a number, got 'soon'"]),
+        (
+            "unknown-speaker.yaml",
+            ["10: chapters[0].scenes[0].lines[1]: unknown speaker 'owl' (cast: lena, narrator)"],
+        ),
+        (
+            "typo-key.yaml",
+            [
+                "5: chapters[0]: missing required key 'scenes'",
+                "6: chapters[0]: unknown key 'scens' (did you mean 'scenes'?)"
+                " (expected: title, scenes, soundscape)",
+            ],
+        ),
+        (
+            "bad-pause.yaml",
+            [
+                "9: chapters[0].scenes[0].lines[1]: pause must be > 0 and <= 60 seconds",
+                "10: chapters[0].scenes[0].lines[2]: pause must be > 0 and <= 60 seconds",
+                "11: chapters[0].scenes[0].lines[3]: expected a number, got 'soon'",
+            ],
+        ),
         ("no-title.yaml", ["1: missing required key 'title'"]),
-        ("broken-yaml.yaml",
-         ["5: invalid YAML: while scanning a quoted scalar, found unexpected end of stream"]),
-        ("python-tag.yaml",
-         ["1: title: unsupported YAML tag '!!python/object/apply:os.system' (plain YAML only)"]),
-        ("unknown-soundscape.yaml",
-         ["6: chapters[0].soundscape: unknown soundscape 'rian' (did you mean 'rain'?) (presets: "
-          "brown-noise, crickets, data-pulse, digital-drone, fireplace, glitch, night-forest, "
-          "rain, server-hum, waves, wind)"]),
-        ("empty-line.yaml",
-         ["9: chapters[0].scenes[0].lines[0]: text must not be empty",
-          "10: chapters[0].scenes[0].lines[1]: a line is one 'speaker: text' or 'pause: seconds'"
-          " mapping",
-          "12: chapters[0].scenes[1].lines: needs at least one line"]),
-        ("bad-cast.yaml",
-         ["3: cast: speaker id 'Lena' must match [a-z][a-z0-9_-]* and not be 'pause'",
-          "4: cast: speaker id 'pause' must match [a-z][a-z0-9_-]* and not be 'pause'"]),
-        ("not-a-mapping.yaml",
-         ["1: expected a script (a mapping with title, cast, chapters), got a list"]),
+        (
+            "broken-yaml.yaml",
+            ["5: invalid YAML: while scanning a quoted scalar, found unexpected end of stream"],
+        ),
+        (
+            "python-tag.yaml",
+            ["1: title: unsupported YAML tag '!!python/object/apply:os.system' (plain YAML only)"],
+        ),
+        (
+            "unknown-soundscape.yaml",
+            [
+                "6: chapters[0].soundscape: unknown soundscape 'rian' (did you mean 'rain'?)"
+                " (presets: brown-noise, crickets, data-pulse, digital-drone, fireplace, glitch,"
+                " night-forest, rain, server-hum, waves, wind)"
+            ],
+        ),
+        (
+            "empty-line.yaml",
+            [
+                "9: chapters[0].scenes[0].lines[0]: text must not be empty",
+                "10: chapters[0].scenes[0].lines[1]: a line is one 'speaker: text' or"
+                " 'pause: seconds' mapping",
+                "12: chapters[0].scenes[1].lines: needs at least one line",
+            ],
+        ),
+        (
+            "bad-cast.yaml",
+            [
+                "3: cast: speaker id 'Lena' must match [a-z][a-z0-9_-]* and not be 'pause'",
+                "4: cast: speaker id 'pause' must match [a-z][a-z0-9_-]* and not be 'pause'",
+            ],
+        ),
+        (
+            "not-a-mapping.yaml",
+            ["1: expected a script (a mapping with title, cast, chapters), got a list"],
+        ),
         ("duplicate-key.yaml", ["2: duplicate key 'title'"]),
-        ("bad-layer.yaml",
-         ["7: chapters[0].soundscape.rain: unknown key 'lowpas_hz' (did you mean 'lowpass_hz'?)"
-          " (expected: gain_db, lowpass_hz)",
-          "7: chapters[0].soundscape.rain.gain_db: must be -40 to +12 dB"]),
+        (
+            "bad-layer.yaml",
+            [
+                "7: chapters[0].soundscape.rain: unknown key 'lowpas_hz'"
+                " (did you mean 'lowpass_hz'?) (expected: gain_db, lowpass_hz)",
+                "7: chapters[0].soundscape.rain.gain_db: must be -40 to +12 dB",
+            ],
+        ),
     ],
 )
 def test_bad_scripts_name_file_line_and_problem(name: str, expected: list[str]) -> None:
@@ -98,11 +130,15 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_pacing_is_read_and_checked(tmp_path: Path) -> None:
     path = tmp_path / "paced.yaml"
-    path.write_text("title: P\ncast: {n: x}\npacing: {final_speed: 0.7, line_pause_s: 1.2}\n"
-                    "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n")
+    path.write_text(
+        "title: P\ncast: {n: x}\npacing: {final_speed: 0.7, line_pause_s: 1.2}\n"
+        "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n"
+    )
     pacing = parse_script(path).pacing
     assert (pacing.final_speed, pacing.line_pause_s, pacing.scene_pause_s) == (0.7, 1.2, 3.5)
-    path.write_text("title: P\ncast: {n: x}\npacing: {final_speed: 0.2}\n"
-                    "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n")
+    path.write_text(
+        "title: P\ncast: {n: x}\npacing: {final_speed: 0.2}\n"
+        "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n"
+    )
     with pytest.raises(ScriptError, match=r"paced\.yaml:3: pacing\.final_speed: must be 0\.5 to 1"):
         parse_script(path)

@@ -28,7 +28,8 @@ def test_brown_noise_falls_six_db_per_octave() -> None:
 def test_presets_declare_both_families() -> None:
     assert {p.family for p in PRESETS.values()} == {"synthetic", "natural"}
     assert {"server-hum", "digital-drone", "data-pulse", "glitch"} == {
-        name for name, p in PRESETS.items() if p.family == "synthetic"}
+        name for name, p in PRESETS.items() if p.family == "synthetic"
+    }
     assert family((Layer("rain"), Layer("wind"))) == "natural"
     assert family((Layer("rain"), Layer("glitch"))) == "mixed"
 

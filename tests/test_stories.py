@@ -6,8 +6,8 @@ import pytest
 
 from bedtime_audio.casting import load_voices
 from bedtime_audio.engines import ENGINES
-from bedtime_audio.soundscape import PRESETS
 from bedtime_audio.script import parse_script
+from bedtime_audio.soundscape import PRESETS
 
 ROOT = Path(__file__).parent.parent
 SCRIPTS = sorted((ROOT / "scripts").glob("*.yaml"))
@@ -16,7 +16,11 @@ CASTING = load_voices(ROOT / "voices.yaml")
 
 def test_there_are_five_stories() -> None:
     assert [p.stem for p in SCRIPTS] == [
-        "dream-standard", "neurosleep", "nocturnal-enhancement", "nocturnal-network", "sleepsync",
+        "dream-standard",
+        "neurosleep",
+        "nocturnal-enhancement",
+        "nocturnal-network",
+        "sleepsync",
     ]
 
 

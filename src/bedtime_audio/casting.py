@@ -53,8 +53,9 @@ class Plan:
     """One line per speaker that voices.yaml did not cast."""
 
 
-EMPTY_CASTING = Casting("voices.yaml", MappingProxyType({}), MappingProxyType({}),
-                        MappingProxyType({}))
+EMPTY_CASTING = Casting(
+    "voices.yaml", MappingProxyType({}), MappingProxyType({}), MappingProxyType({})
+)
 
 
 def load_voices(path: Path | None) -> Casting:
@@ -85,8 +86,9 @@ def _casting(root: yaml.Node, shown: str, problems: Problems) -> Casting:
     if "stories" in top:
         for slug, (_key, node) in mapping(top["stories"][1], "stories", problems).items():
             stories[slug] = MappingProxyType(_roles(node, f"stories.{slug}", problems))
-    return Casting(shown, MappingProxyType(lexicon), MappingProxyType(defaults),
-                   MappingProxyType(stories))
+    return Casting(
+        shown, MappingProxyType(lexicon), MappingProxyType(defaults), MappingProxyType(stories)
+    )
 
 
 def _roles(node: yaml.Node, where: str, problems: Problems) -> dict[str, Role]:
@@ -105,7 +107,9 @@ def _role(node: yaml.Node, where: str, problems: Problems, line0: int) -> Role:
     if "gender" in keys:
         gender = str(scalar(keys["gender"][1], f"{where}.gender", problems))
         if gender not in GENDERS:
-            problems.add(keys["gender"][1], f"{where}.gender", f"must be one of: {', '.join(GENDERS)}")
+            problems.add(
+                keys["gender"][1], f"{where}.gender", f"must be one of: {', '.join(GENDERS)}"
+            )
     voices = {}
     for engine in ENGINES:
         if engine in keys:
@@ -132,36 +136,41 @@ def _voice(engine: str, node: yaml.Node, where: str, problems: Problems) -> Voic
 def cast(script: Script, casting: Casting, engine: str, offered: tuple[VoiceInfo, ...]) -> Plan:
     """Resolve every speaker of the script to a voice on the engine, auto-casting the rest."""
     story_roles = casting.stories.get(script.slug, MappingProxyType({}))
+    roles = {s: story_roles.get(s) or casting.defaults.get(s) for s in script.cast}
     problems = Problems(casting.path)
-    for speaker, role in story_roles.items():
+    for speaker, listed in story_roles.items():
         if speaker not in script.cast:
-            problems.errors.append(ScriptError(
-                casting.path, role.line,
-                f"stories.{script.slug}.{speaker}: '{speaker}' is not in the cast of "
-                f"{script.path} (cast: {', '.join(sorted(script.cast))})",
-            ))
+            problems.errors.append(
+                ScriptError(
+                    casting.path,
+                    listed.line,
+                    f"stories.{script.slug}.{speaker}: '{speaker}' is not in the cast of "
+                    f"{script.path} (cast: {', '.join(sorted(script.cast))})",
+                )
+            )
     known = {info.voice_id for info in offered}
     voices: dict[str, Voice] = {}
-    for speaker in script.cast:
-        role = story_roles.get(speaker) or casting.defaults.get(speaker)
+    for speaker, role in roles.items():
         voice = role.voices.get(engine) if role else None
-        if voice is not None and not _offered(voice.voice_id, known):
-            problems.errors.append(ScriptError(
-                casting.path, role.line if role else 0,
-                f"{speaker}: {engine} has no voice '{voice.voice_id}'"
-                f" (see 'bedtime voices --engine {engine}')",
-            ))
-        if voice is not None:
+        if role and voice and not _offered(voice.voice_id, known):
+            problems.errors.append(
+                ScriptError(
+                    casting.path,
+                    role.line,
+                    f"{speaker}: {engine} has no voice '{voice.voice_id}'"
+                    f" (see 'bedtime voices --engine {engine}')",
+                )
+            )
+        elif voice:
             voices[speaker] = voice
     problems.raise_if_any()
     notices = []
-    for speaker in script.cast:
+    for speaker, role in roles.items():
         if speaker not in voices:
-            role = story_roles.get(speaker) or casting.defaults.get(speaker)
             voices[speaker] = _auto_voice(script.slug, speaker, engine, offered, voices, role)
             notices.append(
-                f"{script.slug}: '{speaker}' has no {engine} voice in {casting.path}; "
-                f"auto-cast as {voices[speaker].voice_id}"
+                f"{script.slug}: '{speaker}' has no {engine} voice in "
+                f"{casting.path}; auto-cast as {voices[speaker].voice_id}"
             )
     ordered = {speaker: voices[speaker] for speaker in script.cast}
     return Plan(script, engine, MappingProxyType(ordered), casting.lexicon, tuple(notices))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -14,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .cache import LineCache, default_cache_dir
+from .cache import default_cache_dir
 from .engines import ENGINES, default_engine, load_engine
 from .errors import BedtimeError
 
@@ -46,6 +49,33 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class Reporter:
+    """Progress on stderr: lines as they come with --verbose; otherwise the 'spoke n/m' count
+    rewrites itself on a terminal, and elsewhere is printed at every tenth of the way."""
+
+    def __init__(self, quiet: bool, verbose: bool) -> None:
+        self.quiet, self.verbose = quiet, verbose
+        self.terminal = sys.stderr.isatty()
+        self.open_line = False
+
+    def __call__(self, message: str) -> None:
+        if self.quiet:
+            return
+        progress = re.search(r": spoke (\d+)/(\d+) ", message)
+        if progress and not self.verbose:
+            done, total = int(progress[1]), int(progress[2])
+            if self.terminal:
+                click.echo(f"\r\033[K{message}", err=True, nl=done == total)
+                self.open_line = done != total
+                return
+            if done != total and done % max(1, total // 10):
+                return
+        if self.open_line:
+            click.echo("", err=True)
+            self.open_line = False
+        click.echo(message, err=True)
+
+
 def _voices_option(path: Path | None) -> Path | None:
     if path is not None:
         return path
@@ -62,42 +92,76 @@ scripts_argument = click.argument(
     "scripts", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False)
 )
 voices_option = click.option(
-    "--voices", "voices_path", type=click.Path(path_type=Path, dir_okay=False),
+    "--voices",
+    "voices_path",
+    type=click.Path(path_type=Path, dir_okay=False),
     help="Casting file (default: ./voices.yaml when present).",
 )
 engine_option = click.option(
-    "--engine", type=click.Choice(sorted(ENGINES)), default=None,
+    "--engine",
+    type=click.Choice(sorted(ENGINES)),
+    default=None,
     help="Speech engine (default: kokoro when installed, else pyttsx3).",
 )
 
 
 @main.command()
 @scripts_argument
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("output"), show_default=True, help="Folder for the rendered stories.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("output"),
+    show_default=True,
+    help="Folder for the rendered stories.",
+)
 @engine_option
 @click.option("--draft", is_flag=True, help="Fast draft voices (the pyttsx3 engine).")
 @voices_option
-@click.option("--tail", "tail_s", type=click.FloatRange(0, 7200), default=600.0,
-              show_default=True, help="Seconds of ambience after the last line, fading out.")
-@click.option("--loudness", "target_lufs", type=click.FloatRange(-40, -10), default=-20.0,
-              show_default=True, help="Integrated loudness of the master, LUFS.")
-@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Lines synthesized at once.")
+@click.option(
+    "--tail",
+    "tail_s",
+    type=click.FloatRange(0, 7200),
+    default=600.0,
+    show_default=True,
+    help="Seconds of ambience after the last line, fading out.",
+)
+@click.option(
+    "--loudness",
+    "target_lufs",
+    type=click.FloatRange(-40, -10),
+    default=-20.0,
+    show_default=True,
+    help="Integrated loudness of the master, LUFS.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Lines synthesized at once.",
+)
 @click.option("--quiet", is_flag=True, help="Print only errors.")
+@click.option("--verbose", is_flag=True, help="Print every step.")
 @handle_errors
-def render(scripts: tuple[Path, ...], out_dir: Path, engine: str | None, draft: bool,
-           voices_path: Path | None, tail_s: float, target_lufs: float, jobs: int,
-           quiet: bool) -> None:
+def render(
+    scripts: tuple[Path, ...],
+    out_dir: Path,
+    engine: str | None,
+    draft: bool,
+    voices_path: Path | None,
+    tail_s: float,
+    target_lufs: float,
+    jobs: int,
+    quiet: bool,
+    verbose: bool,
+) -> None:
     """Render SCRIPTS into OUT/<slug>/ (M4B, MP3, VTT transcript, render.json)."""
     from .render import RenderOptions
     from .render import render as render_all
 
-    def report(message: str) -> None:
-        if not quiet:
-            click.echo(message, err=True)
-
-    options = RenderOptions(out_dir, LineCache(default_cache_dir()), tail_s, target_lufs, jobs)
+    report = Reporter(quiet, verbose)
+    options = RenderOptions(out_dir, default_cache_dir(), tail_s, target_lufs, jobs)
     name = _pick_engine(engine, draft, report)
     for rendered in render_all(list(scripts), _voices_option(voices_path), name, options, report):
         click.echo(str(rendered.folder))
@@ -130,8 +194,10 @@ def check(scripts: tuple[Path, ...], voices_path: Path | None, engine: str | Non
         for notice in plan.notices:
             click.echo(f"notice: {notice}", err=True)
         words = sum(len(s.text.split()) for s in plan.script.speeches)
-        click.echo(f"{plan.script.path}: ok — {len(plan.script.chapters)} chapters, "
-                   f"{len(plan.script.speeches)} lines, {words} words")
+        click.echo(
+            f"{plan.script.path}: ok — {len(plan.script.chapters)} chapters, "
+            f"{len(plan.script.speeches)} lines, {words} words"
+        )
 
 
 @main.command()
@@ -142,3 +208,135 @@ def voices(engine: str | None) -> None:
     for name in [engine] if engine else sorted(ENGINES):
         for info in load_engine(name).voices():
             click.echo(f"{name:8s} {info.voice_id:22s} {info.gender:6s} {info.language}")
+
+
+@main.command()
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--chapter", type=int, required=True, help="Chapter number, from 1.")
+@click.option("--scene", type=int, default=None, help="Scene number within the chapter.")
+@click.option("--line", type=int, default=None, help="Line number within the scene.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="WAV file (default: output/preview/<slug>-<part>.wav).",
+)
+@engine_option
+@click.option("--draft", is_flag=True, help="Fast draft voices (the pyttsx3 engine).")
+@voices_option
+@click.option("--play/--no-play", default=None, help="Play it (default: on a terminal).")
+@handle_errors
+def preview(
+    script: Path,
+    chapter: int,
+    scene: int | None,
+    line: int | None,
+    output: Path | None,
+    engine: str | None,
+    draft: bool,
+    voices_path: Path | None,
+    play: bool | None,
+) -> None:
+    """Render one chapter, scene or line of SCRIPT, with its soundscape, to a WAV."""
+    from .render import RenderOptions, Selection, prepare
+    from .render import preview as render_preview
+
+    report = Reporter(quiet=False, verbose=False)
+    name = _pick_engine(engine, draft, report)
+    loaded = load_engine(name)
+    plan = prepare([script], _voices_option(voices_path), loaded)[0]
+    part = "-".join(f"{k}{v}" for k, v in (("c", chapter), ("s", scene), ("l", line)) if v)
+    out = output or Path("output") / "preview" / f"{plan.script.slug}-{part}.wav"
+    options = RenderOptions(out.parent, default_cache_dir())
+    render_preview(plan, loaded, options, Selection(chapter, scene, line), out, report)
+    click.echo(str(out))
+    player = shutil.which("ffplay") or shutil.which("paplay") or shutil.which("aplay")
+    if player and (play if play is not None else sys.stdout.isatty()):
+        args = ["-nodisp", "-autoexit", "-loglevel", "quiet"] if player.endswith("ffplay") else []
+        subprocess.run([player, *args, str(out)], check=False)
+
+
+@main.command()
+def soundscapes() -> None:
+    """List the soundscape presets and their families."""
+    from .soundscape import PRESETS
+
+    for preset in PRESETS.values():
+        click.echo(f"{preset.name:14s} {preset.family:10s} {preset.description}")
+
+
+@main.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@handle_errors
+def soundscape(names: tuple[str, ...], seconds: float, output: Path) -> None:
+    """Render preset NAMES, layered, to a WAV for auditioning (at their level in a mix)."""
+    from .export import write_wav
+    from .model import Layer
+    from .soundscape import PRESETS, render_bed
+    from .yamlnodes import did_you_mean
+
+    for name in names:
+        if name not in PRESETS:
+            raise BedtimeError(
+                f"unknown soundscape '{name}'{did_you_mean(name, PRESETS)} "
+                f"(presets: {', '.join(sorted(PRESETS))})"
+            )
+    bed = render_bed(tuple(Layer(name) for name in names), seconds, 44100, "audition", *names)
+    write_wav(bed, output)
+    click.echo(str(output))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, path_type=Path, dir_okay=False))
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="PNG of loudness and the bed's brightness over time (default: beside FILE).",
+)
+@handle_errors
+def analyze(file: Path, plot: Path | None) -> None:
+    """Loudness, pace and the bed's arc, per chapter, of a rendered M4B or MP3."""
+    from .analyze import analyze_file, format_report
+
+    click.echo(format_report(analyze_file(file, plot or file.with_suffix(".png"))))
+
+
+@main.group()
+def cache() -> None:
+    """The caches of synthesized lines and mixed chapters."""
+
+
+@cache.command("info")
+def cache_info() -> None:
+    """Where the caches are, how many entries, how big."""
+    from .cache import AudioCache
+
+    root = default_cache_dir()
+    for name in ("lines", "chapters"):
+        entries = AudioCache(root / name).entries()
+        size_mb = sum(path.stat().st_size for path in entries) / 1e6
+        click.echo(f"{name:9s} {len(entries):6d} entries {size_mb:10.1f} MB  {root / name}")
+
+
+@cache.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Remove entries unused for this many days.",
+)
+@click.option("--all", "everything", is_flag=True, help="Remove every entry.")
+def cache_prune(days: float, everything: bool) -> None:
+    """Remove cache entries that no render has used lately."""
+    from .cache import AudioCache
+
+    root = default_cache_dir()
+    for name in ("lines", "chapters"):
+        files, size = AudioCache(root / name).prune(0.0 if everything else days * 86400)
+        click.echo(f"{name:9s} removed {files} entries, {size / 1e6:.1f} MB")

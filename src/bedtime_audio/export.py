@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import wave
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,8 +25,18 @@ from .mix import HANDOFF_S, RATE_HZ, Placed
 
 _EMIT_FRAMES = 1 << 16
 FORMATS = {
-    "m4b": ["-c:a", "aac", "-b:a", "128k", "-f", "mp4", "-brand", "M4B ",
-            "-movflags", "+faststart"],
+    "m4b": [
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+        "-brand",
+        "M4B ",
+        "-movflags",
+        "+faststart",
+    ],
     "mp3": ["-c:a", "libmp3lame", "-q:a", "2", "-id3v2_version", "4", "-f", "mp3"],
 }
 
@@ -56,13 +67,31 @@ class StoryInfo:
 def require_ffmpeg() -> str:
     path = shutil.which("ffmpeg")
     if path is None:
-        raise DependencyError("ffmpeg is not installed: run 'sudo apt-get install ffmpeg' "
-                              "(or 'make setup')")
+        raise DependencyError(
+            "ffmpeg is not installed: run 'sudo apt-get install ffmpeg' (or 'make setup')"
+        )
     return path
 
 
-def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path) -> float:
-    """Encode the story and write its files into out_dir/<slug>/; returns its duration."""
+def output_names(slug: str) -> list[str]:
+    return [*(f"{slug}.{ext}" for ext in FORMATS), f"{slug}.vtt", "render.json"]
+
+
+def is_current(folder: Path, slug: str, inputs: str) -> bool:
+    """Whether the folder holds a complete render of exactly these inputs."""
+    try:
+        report = json.loads((folder / "render.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return report.get("inputs") == inputs and all(
+        (folder / name).exists() for name in output_names(slug)
+    )
+
+
+def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path, inputs: str) -> float:
+    """Encode the story and write its files into out_dir/<slug>/; returns its duration.
+
+    `inputs` names everything the render was made from; render.json keeps it."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,9 +102,9 @@ def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path) -> floa
         _write_metadata(ffmpeg, tmp, story, written)
         (tmp / f"{story.slug}.vtt").write_text(transcript(written), encoding="utf-8")
         report = render_report(story, written, measure_encoded(ffmpeg, tmp / f"{story.slug}.m4b"))
+        report["inputs"] = inputs
         (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        for name in (*(f"{story.slug}.{ext}" for ext in FORMATS), f"{story.slug}.vtt",
-                     "render.json"):
+        for name in output_names(story.slug):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
 
@@ -99,9 +128,23 @@ def _encoders(ffmpeg: str, tmp: Path, slug: str) -> Iterator[list[IO[bytes]]]:
         processes = []
         for ext, args in FORMATS.items():
             log = stack.enter_context(open(tmp / f"{ext}.log", "wb"))
-            command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le",
-                       "-ar", str(RATE_HZ), "-ac", "2", "-i", "pipe:0", *args,
-                       str(tmp / f"audio.{ext}")]
+            command = [
+                ffmpeg,
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "f32le",
+                "-ar",
+                str(RATE_HZ),
+                "-ac",
+                "2",
+                "-i",
+                "pipe:0",
+                *args,
+                str(tmp / f"audio.{ext}"),
+            ]
             processes.append((ext, subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)))
         try:
             yield [process.stdin for _ext, process in processes if process.stdin]
@@ -136,11 +179,16 @@ def _stream(sections: Iterable[Section], sinks: list[IO[bytes]]) -> list[Written
         emit(samples[:, overlap:keep])
         pending = np.array(samples[:, keep:]) if section.handoff_s else None
         end_s = start_s + section.length_s
-        written.append(Written(
-            section.title, start_s, end_s,
-            tuple((placed, start_s) for placed in section.lines), section.loudness_lufs,
-            section.synthetic_share,
-        ))
+        written.append(
+            Written(
+                section.title,
+                start_s,
+                end_s,
+                tuple((placed, start_s) for placed in section.lines),
+                section.loudness_lufs,
+                section.synthetic_share,
+            )
+        )
         start_s = end_s
     if pending is not None:
         emit(pending)
@@ -154,15 +202,48 @@ def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Writ
     meta = tmp / "chapters.txt"
     meta.write_text(ffmetadata(story, written), encoding="utf-8")
     for ext, args in FORMATS.items():
-        command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-                   "-i", str(tmp / f"audio.{ext}"), "-i", str(meta), "-map", "0:a",
-                   "-map_metadata", "1", "-map_chapters", "1", "-c", "copy",
-                   *args[args.index("-f") :], str(tmp / f"{story.slug}.{ext}")]
+        command = [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(tmp / f"audio.{ext}"),
+            "-i",
+            str(meta),
+            "-map",
+            "0:a",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-c",
+            "copy",
+            *args[args.index("-f") :],
+            str(tmp / f"{story.slug}.{ext}"),
+        ]
         if ext == "m4b":
             command[-1:-1] = ["-metadata:s:a:0", "handler_name=bedtime-audio"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise ExportError(f"ffmpeg could not tag {story.slug}.{ext}: {result.stderr.strip()}")
+
+
+def write_wav(audio: Audio, path: Path) -> None:
+    """16-bit PCM WAV, written under a temporary name and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with wave.open(tmp, "wb") as out:
+            out.setnchannels(audio.channels)
+            out.setsampwidth(2)
+            out.setframerate(audio.rate_hz)
+            out.writeframes(audio.pcm16())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _escape(value: str) -> str:
@@ -171,12 +252,23 @@ def _escape(value: str) -> str:
 
 def ffmetadata(story: StoryInfo, written: list[Written]) -> str:
     """ffmpeg's metadata file: story tags and one [CHAPTER] per section, in milliseconds."""
-    tags = {"title": story.title, "album": story.title, "artist": story.author or "bedtime-audio",
-            "genre": "Audiobook", "comment": story.description or ""}
+    tags = {
+        "title": story.title,
+        "album": story.title,
+        "artist": story.author or "bedtime-audio",
+        "genre": "Audiobook",
+        "comment": story.description or "",
+    }
     lines = [";FFMETADATA1", *(f"{key}={_escape(value)}" for key, value in tags.items() if value)]
     for part in written:
-        lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={round(part.start_s * 1000)}",
-                  f"END={round(part.end_s * 1000)}", f"title={_escape(part.title)}"]
+        lines += [
+            "",
+            "[CHAPTER]",
+            "TIMEBASE=1/1000",
+            f"START={round(part.start_s * 1000)}",
+            f"END={round(part.end_s * 1000)}",
+            f"title={_escape(part.title)}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -200,24 +292,41 @@ def transcript(written: list[Written]) -> str:
             number += 1
             text = placed.speech.text.replace("\n", " ").replace("-->", "->")
             text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            cues += [str(number),
-                     f"{_timestamp(offset + placed.start_s)} --> {_timestamp(offset + placed.end_s)}",
-                     f"<v {speaker_name(placed.speech.speaker)}>{text}", ""]
+            cues += [
+                str(number),
+                f"{_timestamp(offset + placed.start_s)} --> {_timestamp(offset + placed.end_s)}",
+                f"<v {speaker_name(placed.speech.speaker)}>{text}",
+                "",
+            ]
     return "\n".join(cues)
 
 
 def measure_encoded(ffmpeg: str, path: Path) -> dict[str, float]:
     """Loudness of the encoded file as a listener's player decodes it (ffmpeg's EBU R128)."""
     result = subprocess.run(
-        [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-i", str(path),
-         "-af", "ebur128=peak=true", "-f", "null", "-"],
-        capture_output=True, text=True,
+        [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(path),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
     )
     summary = result.stderr[result.stderr.rfind("Summary:") :]
     figures = {}
-    for key, pattern in (("integrated_lufs", r"I:\s+(-?[\d.]+) LUFS"),
-                         ("loudness_range_lu", r"LRA:\s+(-?[\d.]+) LU"),
-                         ("true_peak_dbtp", r"Peak:\s+(-?[\d.]+|-inf) dBFS")):
+    for key, pattern in (
+        ("integrated_lufs", r"I:\s+(-?[\d.]+) LUFS"),
+        ("loudness_range_lu", r"LRA:\s+(-?[\d.]+) LU"),
+        ("true_peak_dbtp", r"Peak:\s+(-?[\d.]+|-inf) dBFS"),
+    ):
         found = re.search(pattern, summary)
         if found is None:
             raise ExportError(f"could not measure the loudness of {path.name}")
@@ -232,14 +341,27 @@ def render_report(story: StoryInfo, written: list[Written], loudness: dict[str, 
         "engine": story.engine,
         "duration_s": round(written[-1].end_s, 3),
         "loudness": loudness,
-        "chapters": [{"title": part.title, "start_s": round(part.start_s, 3),
-                      "end_s": round(part.end_s, 3),
-                      "loudness_lufs": round(part.loudness_lufs, 2),
-                      "synthetic_share": round(part.synthetic_share, 3)} for part in written],
-        "lines": [{"chapter": part.title, "speaker": placed.speech.speaker,
-                   "voice": placed.clip.voice.voice_id, "speed": placed.clip.voice.speed,
-                   "text": placed.speech.text,
-                   "start_s": round(offset + placed.start_s, 3),
-                   "end_s": round(offset + placed.end_s, 3)}
-                  for part in written for placed, offset in part.lines],
+        "chapters": [
+            {
+                "title": part.title,
+                "start_s": round(part.start_s, 3),
+                "end_s": round(part.end_s, 3),
+                "loudness_lufs": round(part.loudness_lufs, 2),
+                "synthetic_share": round(part.synthetic_share, 3),
+            }
+            for part in written
+        ],
+        "lines": [
+            {
+                "chapter": part.title,
+                "speaker": placed.speech.speaker,
+                "voice": placed.clip.voice.voice_id,
+                "speed": placed.clip.voice.speed,
+                "text": placed.speech.text,
+                "start_s": round(offset + placed.start_s, 3),
+                "end_s": round(offset + placed.end_s, 3),
+            }
+            for part in written
+            for placed, offset in part.lines
+        ],
     }

@@ -29,8 +29,9 @@ def block_powers(audio: Audio) -> np.ndarray:
     state carried across) keeps memory small however long the chapter."""
     hop = round(_STEP_S * audio.rate_hz)
     per_block = round(_BLOCK_S / _STEP_S)
-    stages = [(st.b * st.passband_gain, st.a)
-              for st in pyloudnorm.Meter(audio.rate_hz)._filters.values()]
+    stages = [
+        (st.b * st.passband_gain, st.a) for st in pyloudnorm.Meter(audio.rate_hz)._filters.values()
+    ]
     states = [[lfilter_zi(b, a) * 0.0 for _ in range(audio.channels)] for b, a in stages]
     hops = []
     chunk = hop * 256
@@ -40,8 +41,7 @@ def block_powers(audio: Audio) -> np.ndarray:
         for channel in range(audio.channels):
             signal = audio.samples[channel, start : start + energy.size].astype(np.float64)
             for stage, (b, a) in enumerate(stages):
-                signal, states[stage][channel] = lfilter(b, a, signal,
-                                                         zi=states[stage][channel])
+                signal, states[stage][channel] = lfilter(b, a, signal, zi=states[stage][channel])
             energy += np.square(signal)
         hops.append(energy.reshape(-1, hop).sum(axis=1))
     if not hops or sum(h.size for h in hops) < per_block:
@@ -102,8 +102,7 @@ def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
     if needed.min() >= 1.0:
         return audio
     width = 2 * round(_LIMIT_WINDOW_S * audio.rate_hz) + 1
-    gain = uniform_filter1d(minimum_filter1d(needed, width, mode="nearest"), width,
-                            mode="nearest")
+    gain = uniform_filter1d(minimum_filter1d(needed, width, mode="nearest"), width, mode="nearest")
     return Audio(audio.samples * np.minimum(gain, needed).astype(np.float32), audio.rate_hz)
 
 

@@ -13,17 +13,17 @@ import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
 from .audio import Audio, equal_power
-from .cache import LineCache
+from .cache import AudioCache
 from .model import Chapter, Pacing, Pause, Soundscape, Speech
 from .soundscape import render_bed
 from .synth import Clip, SpeechBank, load_clip
 
 RATE_HZ = 44100
 CHANNELS = 2
-HANDOFF_S = 5.0
+HANDOFF_S = 8.0
 """Crossfade between chapters, and the bed's fade in at the start of the story."""
-SCENE_CROSSFADE_S = 6.0
-LEAD_IN_S = 7.0
+SCENE_CROSSFADE_S = 5.0
+LEAD_IN_S = 10.0
 """Ambience before a chapter's first line (includes the handoff)."""
 LEAD_OUT_S = 3.0
 DUCK_DB = 8.0
@@ -74,8 +74,9 @@ class ChapterMix:
         return Audio(self.voice.samples + self.bed.samples, RATE_HZ)
 
 
-def plan_chapter(chapter: Chapter, index: int, count: int, pacing: Pacing, bank: SpeechBank
-                 ) -> Timeline:
+def plan_chapter(
+    chapter: Chapter, index: int, count: int, pacing: Pacing, bank: SpeechBank
+) -> Timeline:
     """Place every line; pauses stretch as the telling slows chapter by chapter."""
     stretch = 1.0 / pacing.speed(index, count)
     t = LEAD_IN_S
@@ -105,12 +106,11 @@ def plan_chapter(chapter: Chapter, index: int, count: int, pacing: Pacing, bank:
     return Timeline(index, chapter, tuple(lines), tuple(beds), length_s)
 
 
-def mix_chapter(timeline: Timeline, bank: SpeechBank, cache: LineCache, slug: str) -> ChapterMix:
+def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
     frames = round((timeline.length_s + HANDOFF_S) * RATE_HZ)
     voice = np.zeros((CHANNELS, frames), np.float32)
     for placed in timeline.lines:
-        clip = _prepared(load_clip(cache, placed.clip.key), bank.gain_db.get(
-            placed.speech.speaker, 0.0))
+        clip = _prepared(load_clip(cache, placed.clip.key), placed.clip.gain_db)
         start = round(placed.start_s * RATE_HZ)
         end = min(frames, start + clip.frames)
         voice[:, start:end] += clip.samples[:, : end - start]
@@ -126,7 +126,7 @@ def mix_tail(soundscape: Soundscape, tail_s: float, fade_s: float, slug: str) ->
     bed = render_bed(soundscape, tail_s, RATE_HZ, slug, "tail").samples.copy()
     bed *= equal_power(frames, round(min(HANDOFF_S, tail_s) * RATE_HZ), 0)
     fade = min(frames, round(fade_s * RATE_HZ))
-    bed[:, frames - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade)))
+    bed[:, frames - fade :] *= 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade))
     timeline = Timeline(-1, Chapter("", soundscape, (), 0), (), (), tail_s)
     silent = np.zeros_like(bed)
     return ChapterMix(timeline, Audio(silent, RATE_HZ), Audio(bed, RATE_HZ))
@@ -149,8 +149,14 @@ def _bed(timeline: Timeline, frames: int, slug: str) -> np.ndarray:
         start_s = part.start_s if first else part.start_s - half
         end_s = part.end_s if last else part.end_s + half
         start, end = round(start_s * RATE_HZ), min(frames, round(end_s * RATE_HZ))
-        sound = render_bed(part.soundscape, (end - start) / RATE_HZ, RATE_HZ, slug,
-                           f"chapter-{timeline.index}", f"scene-{part.scene}")
+        sound = render_bed(
+            part.soundscape,
+            (end - start) / RATE_HZ,
+            RATE_HZ,
+            slug,
+            f"chapter-{timeline.index}",
+            f"scene-{part.scene}",
+        )
         crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
         fades = equal_power(end - start, 0 if first else crossfade, 0 if last else crossfade)
         bed[:, start:end] += sound.samples[:, : end - start] * fades
@@ -161,8 +167,12 @@ def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
     """Bed gain: down DUCK_DB while anyone speaks, with look-ahead and a slow recovery."""
     depth = np.zeros(frames, np.float32)
     for placed in lines:
-        points_s = [placed.start_s - DUCK_ATTACK_S, placed.start_s, placed.end_s,
-                    placed.end_s + DUCK_RELEASE_S]
+        points_s = [
+            placed.start_s - DUCK_ATTACK_S,
+            placed.start_s,
+            placed.end_s,
+            placed.end_s + DUCK_RELEASE_S,
+        ]
         lo = max(0, round(points_s[0] * RATE_HZ))
         hi = min(frames, round(points_s[-1] * RATE_HZ))
         t = np.arange(lo, hi) / RATE_HZ

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import tempfile
+import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import LineCache
+from .cache import AudioCache
 from .casting import Casting, Plan, cast, load_voices
 from .engines import SpeechEngine, load_engine
 from .errors import BedtimeError, ScriptErrors
-from .export import Section, StoryInfo, export, require_ffmpeg
-from .audio import Audio
+from .export import Section, StoryInfo, export, is_current, require_ffmpeg, write_wav
 from .master import (
     TARGET_LUFS,
     block_powers,
@@ -24,7 +25,8 @@ from .master import (
     loudness_lufs,
     master,
 )
-from .mix import HANDOFF_S, RATE_HZ, Placed, mix_chapter, mix_tail, plan_chapter
+from .mix import HANDOFF_S, Timeline, mix_chapter, mix_tail, plan_chapter
+from .model import Chapter, Speech
 from .script import parse_script
 from .soundscape import synthetic_share
 from .synth import SpeechBank, synthesize
@@ -37,18 +39,28 @@ MIN_TAIL_FADE_S = 30.0
 @dataclass(frozen=True)
 class RenderOptions:
     out_dir: Path
-    cache: LineCache
+    cache_dir: Path
+    """Holds lines/ (synthesized speech) and chapters/ (mixed, mastered chapters)."""
     tail_s: float = 600.0
     """Ambience after the last line; 0 for none."""
     target_lufs: float = TARGET_LUFS
     jobs: int = 2
     """Lines synthesized at once."""
 
+    @property
+    def lines(self) -> AudioCache:
+        return AudioCache(self.cache_dir / "lines")
+
+    @property
+    def chapters(self) -> AudioCache:
+        return AudioCache(self.cache_dir / "chapters")
+
 
 def prepare(paths: list[Path], voices_path: Path | None, engine: SpeechEngine) -> list[Plan]:
     """Parse and cast every script; all problems of all files are reported together."""
     casting: Casting = load_voices(voices_path)
-    plans, problems = [], []
+    plans: list[Plan] = []
+    problems: list[BedtimeError] = []
     for path in paths:
         try:
             plans.append(cast(parse_script(path), casting, engine.name, engine.voices()))
@@ -61,14 +73,19 @@ def prepare(paths: list[Path], voices_path: Path | None, engine: SpeechEngine) -
     return plans
 
 
-def render(paths: list[Path], voices_path: Path | None, engine_name: str,
-           options: RenderOptions, report: Report) -> list[Rendered]:
+def render(
+    paths: list[Path],
+    voices_path: Path | None,
+    engine_name: str,
+    options: RenderOptions,
+    report: Report,
+) -> list[Rendered]:
     engine = load_engine(engine_name)
     plans = prepare(paths, voices_path, engine)
     require_ffmpeg()
     for plan in plans:
         for notice in plan.notices:
-            report(notice)
+            report(f"notice: {notice}")
     return [render_story(plan, engine, options, report) for plan in plans]
 
 
@@ -87,78 +104,223 @@ class Rendered:
     encode_s: float
 
 
-def render_story(plan: Plan, engine: SpeechEngine, options: RenderOptions, report: Report
-                 ) -> Rendered:
+def render_story(
+    plan: Plan, engine: SpeechEngine, options: RenderOptions, report: Report
+) -> Rendered:
     script = plan.script
     started = time.perf_counter()
-    bank = synthesize(plan, engine, options.cache, options.jobs, report)
+    bank = synthesize(plan, engine, options.lines, options.jobs, report)
     spoken_at = time.perf_counter()
-    report(f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache; mixing")
     story = StoryInfo(script.slug, script.title, script.author, script.description, engine.name)
     folder = options.out_dir / script.slug
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".mix-", dir=folder) as work:
-        stored = list(_mixed_sections(plan, bank, options, Path(work), report))
-        mixed_at = time.perf_counter()
-        report(f"{script.slug}: encoding")
-        duration_s = export(_level_story(stored, options.target_lufs), story, options.out_dir)
+    parts = _plan_sections(plan, bank, options)
+    inputs = _digest(
+        [
+            engine.name,
+            engine.version,
+            options.target_lufs,
+            CODE_VERSION,
+            *(part.key for part in parts),
+        ]
+    )
+    if is_current(folder, script.slug, inputs):
+        report(f"{script.slug}: up to date")
+        duration_s = parts[-1].start_s + parts[-1].length_s + parts[-1].handoff_s
+        return Rendered(folder, duration_s, 0, bank.cached, spoken_at - started, 0.0, 0.0)
+    report(f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache; mixing")
+    stored: list[_Stored] = []
+    for part in parts:  # the tail takes the last chapter's gain
+        stored.append(_mixed(part, plan, options, stored[-1].gain_db if stored else 0.0, report))
+    mixed_at = time.perf_counter()
+    report(f"{script.slug}: encoding")
+    duration_s = export(_level_story(stored, options), story, options.out_dir, inputs)
     done_at = time.perf_counter()
     report(f"{script.slug}: wrote {folder}")
-    return Rendered(folder, duration_s, bank.synthesized, bank.cached, spoken_at - started,
-                    mixed_at - spoken_at, done_at - mixed_at)
+    return Rendered(
+        folder,
+        duration_s,
+        bank.synthesized,
+        bank.cached,
+        spoken_at - started,
+        mixed_at - spoken_at,
+        done_at - mixed_at,
+    )
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A section of the story before mixing: a chapter's timeline, or the tail."""
+
+    key: str
+    """Chapter-cache key: everything that decides how the mixed section sounds."""
+    title: str
+    timeline: Timeline | None
+    """None for the tail."""
+    start_s: float
+    length_s: float
+    handoff_s: float
+    synthetic_share: float
+
+
+def _plan_sections(plan: Plan, bank: SpeechBank, options: RenderOptions) -> list[_Part]:
+    script, chapters = plan.script, plan.script.chapters
+    parts: list[_Part] = []
+    start_s = 0.0
+    for index, chapter in enumerate(chapters):
+        timeline = plan_chapter(chapter, index, len(chapters), script.pacing, bank)
+        key = _digest(
+            [
+                script.slug,
+                CODE_VERSION,
+                options.target_lufs,
+                repr(timeline.beds),
+                index,
+                timeline.length_s,
+                *((p.clip.key, p.start_s) for p in timeline.lines),
+            ]
+        )
+        share = sum(
+            (bed.end_s - bed.start_s) * synthetic_share(bed.soundscape) for bed in timeline.beds
+        ) / (timeline.length_s + HANDOFF_S)
+        parts.append(
+            _Part(key, chapter.title, timeline, start_s, timeline.length_s, HANDOFF_S, share)
+        )
+        start_s += timeline.length_s
+    if options.tail_s > 0:
+        tail_s = max(options.tail_s, HANDOFF_S)
+        bed = chapters[-1].scenes[-1].soundscape
+        key = _digest([parts[-1].key, "tail", tail_s, repr(bed)])
+        parts.append(_Part(key, TAIL_TITLE, None, start_s, tail_s, 0.0, synthetic_share(bed)))
+    return parts
+
+
+def _mixed(
+    part: _Part, plan: Plan, options: RenderOptions, previous_gain_db: float, report: Report
+) -> _Stored:
+    """A section mixed and brought to the target on its own — or found in the chapter cache.
+    One section is in memory at a time."""
+    slug = plan.script.slug
+    entry = options.chapters.entry(part.key)
+    if entry is None:
+        if part.timeline is None:
+            bed = plan.script.chapters[-1].scenes[-1].soundscape
+            fade_s = max(MIN_TAIL_FADE_S, part.length_s / 4)
+            mixed = mix_tail(bed, part.length_s, fade_s, slug).mixed
+            gain_db = previous_gain_db
+        else:
+            mixed = mix_chapter(part.timeline, options.lines, slug).mixed
+            gain_db = gain_to_target(mixed, options.target_lufs)
+        audio = master(mixed, gain_db)
+        options.chapters.put(part.key, audio, {"gain_db": gain_db})
+        report(f"{slug}: mixed '{part.title}'")
+    else:
+        audio, gain_db = entry.audio, entry.meta["gain_db"]
+        report(f"{slug}: '{part.title}' unchanged")
+    return _Stored(part, gain_db, block_powers(audio))
 
 
 @dataclass(frozen=True)
 class _Stored:
-    """A mixed, levelled chapter parked on disk until the whole story's loudness is known."""
+    """A mixed, levelled section waiting in the chapter cache for the story's loudness."""
 
-    title: str
-    path: Path
-    length_s: float
-    handoff_s: float
-    lines: tuple[Placed, ...]
-    synthetic_share: float
+    part: _Part
+    gain_db: float
     powers: np.ndarray
     """Its loudness gating blocks."""
 
 
-def _mixed_sections(plan: Plan, bank: SpeechBank, options: RenderOptions, work: Path,
-                    report: Report) -> Iterator[_Stored]:
-    """Each chapter mixed and brought to the target on its own, then the tail at the last
-    chapter's gain; one chapter in memory at a time."""
-    script, chapters = plan.script, plan.script.chapters
-    gain_db = 0.0
-    for index, chapter in enumerate(chapters):
-        timeline = plan_chapter(chapter, index, len(chapters), script.pacing, bank)
-        mixed = mix_chapter(timeline, bank, options.cache, script.slug).mixed
-        gain_db = gain_to_target(mixed, options.target_lufs)
-        report(f"{script.slug}: mixed chapter {index + 1}/{len(chapters)} '{chapter.title}'")
-        share = sum((bed.end_s - bed.start_s) * synthetic_share(bed.soundscape)
-                    for bed in timeline.beds) / (timeline.length_s + HANDOFF_S)
-        yield _store(work, index, chapter.title, master(mixed, gain_db), timeline.length_s,
-                     HANDOFF_S, timeline.lines, share)
-    if options.tail_s > 0:
-        tail_s = max(options.tail_s, HANDOFF_S)
-        fade_s = max(MIN_TAIL_FADE_S, tail_s / 4)
-        bed = chapters[-1].scenes[-1].soundscape
-        tail = mix_tail(bed, tail_s, fade_s, script.slug)
-        yield _store(work, len(chapters), TAIL_TITLE, master(tail.mixed, gain_db), tail_s, 0.0,
-                     (), synthetic_share(bed))
-
-
-def _store(work: Path, index: int, title: str, audio: Audio, length_s: float, handoff_s: float,
-           lines: tuple[Placed, ...], share: float) -> _Stored:
-    path = work / f"chapter-{index}.npy"
-    np.save(path, audio.samples)
-    return _Stored(title, path, length_s, handoff_s, lines, share, block_powers(audio))
-
-
-def _level_story(stored: list[_Stored], target_lufs: float) -> Iterator[Section]:
+def _level_story(stored: list[_Stored], options: RenderOptions) -> Iterator[Section]:
     """Nudge every chapter by one gain so the whole story, tail included, lands on target."""
-    offset_db = target_lufs - integrated_lufs(np.concatenate([part.powers for part in stored]))
-    for part in stored:
-        audio = Audio(np.load(part.path, mmap_mode="r"), RATE_HZ)
+    powers = np.concatenate([item.powers for item in stored])
+    offset_db = options.target_lufs - integrated_lufs(powers)
+    for item in stored:
+        part = item.part
+        audio = options.chapters.get(part.key)
+        if audio is None:
+            raise BedtimeError(f"a mixed chapter vanished from {options.chapters.root}")
         if abs(offset_db) > 0.01:
             audio = master(audio, offset_db)
-        yield Section(part.title, audio, part.length_s, part.handoff_s, part.lines,
-                      loudness_lufs(audio), part.synthetic_share)
+        lines = part.timeline.lines if part.timeline else ()
+        yield Section(
+            part.title,
+            audio,
+            part.length_s,
+            part.handoff_s,
+            lines,
+            loudness_lufs(audio),
+            part.synthetic_share,
+        )
+
+
+def _fingerprint() -> str:
+    """bedtime-audio's own source: a change to it invalidates every cached chapter."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CODE_VERSION = _fingerprint()
+
+
+def _digest(parts: list[object]) -> str:
+    return hashlib.sha256(json.dumps(parts, default=repr).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A part of a story to preview: a chapter, optionally one scene, optionally one line
+    (1-based, as a producer counts)."""
+
+    chapter: int
+    scene: int | None = None
+    line: int | None = None
+
+
+def preview(
+    plan: Plan,
+    engine: SpeechEngine,
+    options: RenderOptions,
+    selection: Selection,
+    out_path: Path,
+    report: Report,
+) -> Path:
+    """Render just the selected part, with its soundscape, mastered, to a WAV file."""
+    index, chapter = _select(plan, selection)
+    spoken = [line for scene in chapter.scenes for line in scene.lines if isinstance(line, Speech)]
+    bank = synthesize(plan, engine, options.lines, options.jobs, report, only=set(spoken))
+    count = len(plan.script.chapters)
+    timeline = plan_chapter(chapter, index, count, plan.script.pacing, bank)
+    mixed = mix_chapter(timeline, options.lines, plan.script.slug).mixed
+    write_wav(master(mixed, gain_to_target(mixed, options.target_lufs)), out_path)
+    return out_path
+
+
+def _select(plan: Plan, selection: Selection) -> tuple[int, Chapter]:
+    """The chapter, cut down to the selected scene and line."""
+    chapters = plan.script.chapters
+    where = plan.script.path
+    if not 1 <= selection.chapter <= len(chapters):
+        raise BedtimeError(
+            f"{where}: there is no chapter {selection.chapter} (the story has {len(chapters)})"
+        )
+    chapter = chapters[selection.chapter - 1]
+    scenes = chapter.scenes
+    if selection.scene is not None:
+        if not 1 <= selection.scene <= len(scenes):
+            raise BedtimeError(
+                f"{where}: chapter {selection.chapter} has no scene "
+                f"{selection.scene} (it has {len(scenes)})"
+            )
+        scene = scenes[selection.scene - 1]
+        if selection.line is not None:
+            if not 1 <= selection.line <= len(scene.lines):
+                raise BedtimeError(
+                    f"{where}: that scene has no line {selection.line} (it has {len(scene.lines)})"
+                )
+            scene = dataclasses.replace(scene, lines=(scene.lines[selection.line - 1],))
+        scenes = (scene,)
+    elif selection.line is not None:
+        raise BedtimeError("--line needs --scene")
+    return selection.chapter - 1, dataclasses.replace(chapter, scenes=scenes)

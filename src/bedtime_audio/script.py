@@ -44,8 +44,12 @@ def parse_script(path: Path) -> Script:
 
 def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
     top = mapping(
-        root, "", problems, required=("title", "cast", "chapters"),
-        optional=("author", "description", "pacing"), what="a script (a mapping with title, cast, chapters)",
+        root,
+        "",
+        problems,
+        required=("title", "cast", "chapters"),
+        optional=("author", "description", "pacing"),
+        what="a script (a mapping with title, cast, chapters)",
     )
     if not {"title", "cast", "chapters"} <= top.keys():
         raise StructureError()
@@ -72,8 +76,11 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
     )
 
 
-_PACING_RANGES = {"final_speed": (0.5, 1.0), "line_pause_s": (0.0, 10.0),
-                  "scene_pause_s": (0.0, 30.0)}
+_PACING_RANGES = {
+    "final_speed": (0.5, 1.0),
+    "line_pause_s": (0.0, 10.0),
+    "scene_pause_s": (0.0, 30.0),
+}
 
 
 def _pacing(node: yaml.Node, problems: Problems) -> Pacing:
@@ -96,7 +103,8 @@ def _cast(node: yaml.Node, problems: Problems) -> dict[str, str]:
     for speaker, (key_node, value_node) in entries.items():
         if speaker == "pause" or not SPEAKER_ID.match(speaker):
             problems.add(
-                key_node, "cast",
+                key_node,
+                "cast",
                 f"speaker id '{speaker}' must match [a-z][a-z0-9_-]* and not be 'pause'",
             )
             continue
@@ -110,7 +118,11 @@ def _chapter(
 ) -> Chapter | None:
     try:
         keys = mapping(
-            node, where, problems, required=("title", "scenes"), optional=("soundscape",),
+            node,
+            where,
+            problems,
+            required=("title", "scenes"),
+            optional=("soundscape",),
             what="a chapter (a mapping with title and scenes)",
         )
         if "soundscape" in keys:
@@ -135,7 +147,11 @@ def _scene(
 ) -> Scene | None:
     try:
         keys = mapping(
-            node, where, problems, required=("lines",), optional=("title", "soundscape"),
+            node,
+            where,
+            problems,
+            required=("lines",),
+            optional=("title", "soundscape"),
             what="a scene (a mapping with lines)",
         )
         title = text(keys["title"][1], f"{where}.title", problems) if "title" in keys else None
@@ -158,7 +174,7 @@ def _line(node: yaml.Node, where: str, cast: dict[str, str], problems: Problems)
             raise problems.fail(
                 node, where, "a line is one 'speaker: text' or 'pause: seconds' mapping"
             )
-        (key_node, value_node), = node.value
+        ((key_node, value_node),) = node.value
         key, line_no = str(key_node.value), node.start_mark.line + 1
         if key == "pause":
             pause_s = number(value_node, where, problems)
@@ -192,7 +208,9 @@ def parse_soundscape(node: yaml.Node, where: str, problems: Problems) -> Soundsc
         name = text(name_node, where, problems)
         if name not in PRESETS:
             problems.add(
-                name_node, where, f"unknown soundscape '{name}'{did_you_mean(name, PRESETS)}"
+                name_node,
+                where,
+                f"unknown soundscape '{name}'{did_you_mean(name, PRESETS)}"
                 f" (presets: {', '.join(sorted(PRESETS))})",
             )
             continue

@@ -1,10 +1,11 @@
-"""Stage 3: every spoken line → a clip in the line cache, levelled per speaker."""
+"""Stage 3: every spoken line → a clip in the line cache, with the gain that levels it."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 import pyloudnorm
 
 from .audio import Audio
-from .cache import LineCache, line_key
+from .cache import AudioCache, line_key
 from .casting import Plan
 from .engines import SpeechEngine, load_engine
 from .errors import EngineError
@@ -36,17 +37,15 @@ class Clip:
     spoken: str
     """The text as the engine read it, after normalisation and the lexicon."""
     duration_s: float
-    loudness_lufs: float | None
-    """Integrated loudness of the clip, None when too short or too quiet to measure."""
+    gain_db: float
+    """Brings the line to SPEECH_LUFS: every line, and so every voice, equally loud."""
 
 
 @dataclass(frozen=True)
 class SpeechBank:
-    """Where each line's audio lies, and the gain that levels its speaker."""
+    """Where each line's audio lies, and how loud to play it."""
 
     clips: Mapping[Speech, Clip]
-    gain_db: Mapping[str, float]
-    """Speaker → gain that brings their voice to SPEECH_LUFS."""
     synthesized: int
     cached: int
 
@@ -66,33 +65,50 @@ def line_jobs(plan: Plan) -> list[tuple[Speech, Voice, str]]:
 
 
 def synthesize(
-    plan: Plan, engine: SpeechEngine, cache: LineCache, jobs: int = 2, report: Report | None = None
+    plan: Plan,
+    engine: SpeechEngine,
+    cache: AudioCache,
+    jobs: int = 2,
+    report: Report | None = None,
+    only: Collection[Speech] | None = None,
 ) -> SpeechBank:
-    """Speak every line not yet in the cache, then measure each clip for levelling.
+    """Speak every line (or just those in `only`) not yet in the cache, then measure each
+    clip for levelling.
 
     With jobs > 1, worker processes each load their own engine and write finished lines
     straight into the cache, so a crash loses at most the lines being spoken."""
-    work = [(speech, voice, spoken, line_key(engine.name, engine.version, voice, spoken))
-            for speech, voice, spoken in line_jobs(plan)]
+    work = [
+        (speech, voice, spoken, line_key(engine.name, engine.version, voice, spoken))
+        for speech, voice, spoken in line_jobs(plan)
+        if only is None or speech in only
+    ]
     missing = {key: (spoken, voice) for _s, voice, spoken, key in work if cache.get(key) is None}
     # Longest first, so the workers finish together.
     order = sorted(missing, key=lambda key: -len(missing[key][0]))
+    started = time.monotonic()
     for done, _key in enumerate(_speak_all(engine, cache, order, missing, jobs), start=1):
         if report:
-            report(f"{plan.script.slug}: spoke {done}/{len(missing)} lines "
-                   f"({len(work) - len(missing)} cached)")
+            left_s = (time.monotonic() - started) / done * (len(missing) - done)
+            report(
+                f"{plan.script.slug}: spoke {done}/{len(missing)} lines "
+                f"({len(work) - len(missing)} cached), about {_clock(left_s)} to go"
+            )
     clips = {}
     for speech, voice, spoken, key in work:
         audio = load_clip(cache, key)
-        clips[speech] = Clip(key, voice, spoken, audio.duration_s, _loudness(audio))
+        clips[speech] = Clip(key, voice, spoken, audio.duration_s, level_gain_db(audio))
     return SpeechBank(
-        MappingProxyType(clips), MappingProxyType(_speaker_gains(clips)),
-        synthesized=len(missing), cached=len(work) - len(missing),
+        MappingProxyType(clips), synthesized=len(missing), cached=len(work) - len(missing)
     )
 
 
-def _speak_all(engine: SpeechEngine, cache: LineCache, order: list[str],
-               missing: Mapping[str, tuple[str, Voice]], jobs: int) -> Iterator[str]:
+def _speak_all(
+    engine: SpeechEngine,
+    cache: AudioCache,
+    order: list[str],
+    missing: Mapping[str, tuple[str, Voice]],
+    jobs: int,
+) -> Iterator[str]:
     """Speak the missing lines, yielding each key once its clip is in the cache."""
     if jobs <= 1 or len(order) <= 1:
         for key in order:
@@ -102,27 +118,32 @@ def _speak_all(engine: SpeechEngine, cache: LineCache, order: list[str],
     workers = min(jobs, len(order))
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(engine.name, threads, cache.root)) as pool:
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(engine.name, threads, cache.root),
+    ) as pool:
         futures = [pool.submit(_worker_speak, key, *missing[key]) for key in order]
         for future in as_completed(futures):
             yield future.result()
 
 
-def speak_line(engine: SpeechEngine, cache: LineCache, key: str, spoken: str, voice: Voice
-               ) -> None:
+def speak_line(
+    engine: SpeechEngine, cache: AudioCache, key: str, spoken: str, voice: Voice
+) -> None:
     audio = engine.synthesize(spoken, voice).trim_silence()
     if audio.frames == 0:
         raise EngineError(f"{engine.name} produced only silence for {spoken[:40]!r}")
     cache.put(key, audio)
 
 
-_worker: tuple[SpeechEngine, LineCache] | None = None
+_worker: tuple[SpeechEngine, AudioCache] | None = None
 
 
 def _start_worker(engine_name: str, threads: int, cache_root: Path) -> None:
     global _worker
-    _worker = (load_engine(engine_name, threads), LineCache(cache_root))
+    _worker = (load_engine(engine_name, threads), AudioCache(cache_root))
 
 
 def _worker_speak(key: str, spoken: str, voice: Voice) -> str:
@@ -131,30 +152,26 @@ def _worker_speak(key: str, spoken: str, voice: Voice) -> str:
     return key
 
 
-def load_clip(cache: LineCache, key: str) -> Audio:
+def load_clip(cache: AudioCache, key: str) -> Audio:
     audio = cache.get(key)
     if audio is None:
         raise EngineError(f"line {key[:12]} vanished from the cache at {cache.root}")
     return audio
 
 
-def _loudness(audio: Audio) -> float | None:
-    """Loudness of a mono clip as heard duplicated on both channels."""
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def level_gain_db(audio: Audio) -> float:
+    """The gain that brings a mono line, heard on both channels, to SPEECH_LUFS.
+
+    A line shorter than a loudness block is measured repeated end to end (its own sound, not
+    padded silence). A line each is levelled alone, so one edit leaves the others' levels be."""
+    samples = audio.samples
     if audio.duration_s < _MIN_MEASURE_S:
-        pad = round(_MIN_MEASURE_S * audio.rate_hz) - audio.frames
-        audio = Audio(np.pad(audio.samples, ((0, 0), (0, pad))), audio.rate_hz)
-    stereo = audio.to_channels(2).samples.T.astype(np.float64)
-    value = pyloudnorm.Meter(audio.rate_hz).integrated_loudness(stereo)
-    return float(value) if np.isfinite(value) else None
-
-
-def _speaker_gains(clips: Mapping[Speech, Clip]) -> dict[str, float]:
-    """Per speaker, the gain from the duration-weighted power mean of their lines' loudness."""
-    energy: dict[str, list[float]] = {}
-    for speech, clip in clips.items():
-        if clip.loudness_lufs is not None:
-            totals = energy.setdefault(speech.speaker, [0.0, 0.0])
-            totals[0] += clip.duration_s * 10 ** (clip.loudness_lufs / 10)
-            totals[1] += clip.duration_s
-    return {speaker: SPEECH_LUFS - 10 * np.log10(power / seconds)
-            for speaker, (power, seconds) in energy.items()}
+        samples = np.tile(samples, (1, int(np.ceil(_MIN_MEASURE_S / audio.duration_s))))
+    stereo = np.repeat(samples, 2, axis=0).T.astype(np.float64)
+    loudness = pyloudnorm.Meter(audio.rate_hz).integrated_loudness(stereo)
+    return float(SPEECH_LUFS - loudness) if np.isfinite(loudness) else 0.0

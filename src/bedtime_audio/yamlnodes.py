@@ -67,8 +67,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in
-               ("str", "int", "float", "bool", "null", "map", "seq")}
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
+}
 
 
 def _plain(node: yaml.Node, where: str, problems: Problems) -> None:
@@ -99,8 +100,9 @@ def mapping(
             problems.add(key_node, where, f"duplicate key '{key}'")
         elif known and key not in known:
             problems.add(
-                key_node, where, f"unknown key '{key}'{did_you_mean(key, known)}"
-                f" (expected: {', '.join(known)})"
+                key_node,
+                where,
+                f"unknown key '{key}'{did_you_mean(key, known)} (expected: {', '.join(known)})",
             )
         else:
             entries[key] = (key_node, value_node)

@@ -53,9 +53,7 @@ class Pyttsx3Engine:
         receiver, sender = multiprocessing.Pipe(duplex=False)
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
-        child = context.Process(
-            target=_synthesize_once, args=(text, voice, sender), daemon=True
-        )
+        child = context.Process(target=_synthesize_once, args=(text, voice, sender), daemon=True)
         child.start()
         sender.close()
         try:
@@ -106,7 +104,9 @@ class Pyttsx3Engine:
         try:
             engine.setProperty("voice", voice.voice_id)
         except ValueError as exc:
-            raise EngineError(f"pyttsx3: eSpeak NG has no voice '{voice.voice_id}' ({exc})") from None
+            raise EngineError(
+                f"pyttsx3: eSpeak NG has no voice '{voice.voice_id}' ({exc})"
+            ) from None
         engine.setProperty("rate", round(NATURAL_WPM * voice.speed))
         engine.setProperty("pitch", 50 if voice.pitch is None else voice.pitch)
         engine.setProperty("volume", 1.0)

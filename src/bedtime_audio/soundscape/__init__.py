@@ -86,8 +86,7 @@ def render_preset(name: str, frames: int, rate_hz: int, seed: int) -> np.ndarray
     return raw * (10 ** ((_calibration_db(name, rate_hz) + preset.level_db) / 20))
 
 
-def render_bed(soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_parts: str
-               ) -> Audio:
+def render_bed(soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_parts: str) -> Audio:
     """The layers of a soundscape, summed, for a stretch of the story.
 
     Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
@@ -100,14 +99,14 @@ def render_bed(soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_pa
         if index and length <= fade:
             break
         piece = _layers(soundscape, length, rate_hz, (*seed_parts, f"segment-{index}"))
-        fades = equal_power(length, fade if index else 0,
-                            fade if start + length < frames else 0)
+        fades = equal_power(length, fade if index else 0, fade if start + length < frames else 0)
         total[:, start : start + length] += piece * fades
     return Audio(total, rate_hz)
 
 
-def _layers(soundscape: Soundscape, frames: int, rate_hz: int, seed_parts: tuple[str, ...]
-            ) -> np.ndarray:
+def _layers(
+    soundscape: Soundscape, frames: int, rate_hz: int, seed_parts: tuple[str, ...]
+) -> np.ndarray:
     total = np.zeros((2, frames), np.float32)
     for layer in soundscape:
         signal = render_preset(layer.preset, frames, rate_hz, seed_for(*seed_parts, layer.preset))

@@ -15,10 +15,12 @@ def brown_noise(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarr
 def rain(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A filtered pink bed of steady rain with Poisson-timed drops close by."""
     bed = filtered(pink(rng, frames), rate_hz, "bandpass", (400.0, 7000.0))
-    drops = np.stack([
-        events(rng, frames, rate_hz, 35.0, decaying_noise(rng, rate_hz, 0.03, 0.006), 20.0)
-        for _channel in range(2)
-    ])
+    drops = np.stack(
+        [
+            events(rng, frames, rate_hz, 35.0, decaying_noise(rng, rate_hz, 0.03, 0.006), 20.0)
+            for _channel in range(2)
+        ]
+    )
     drops = filtered(drops, rate_hz, "bandpass", (1200.0, 5000.0)) * 1.5
     return bed + drops
 
@@ -34,8 +36,9 @@ def waves(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """Surf: low-pass sweeps that swell and recede on slow, incommensurate cycles."""
     swell = (0.5 + 0.5 * wander(rng, frames, rate_hz, (8.3, 11.7, 13.9))) ** 2
     cutoff_hz = 250 + 2200 * swell
-    surf = swept(pink(rng, frames) + 0.5 * brown(rng, frames, rate_hz), rate_hz, "lowpass",
-                 cutoff_hz)
+    surf = swept(
+        pink(rng, frames) + 0.5 * brown(rng, frames, rate_hz), rate_hz, "lowpass", cutoff_hz
+    )
     return surf * (0.25 + swell)
 
 
@@ -60,10 +63,12 @@ def fireplace(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray
     rumble = filtered(brown(rng, frames, rate_hz), rate_hz, "lowpass", 300.0)
     hiss = filtered(pink(rng, frames), rate_hz, "highpass", 2500.0) * 0.08
     hiss *= 0.7 + 0.3 * wander(rng, frames, rate_hz, (3.1, 7.7))
-    crackles = np.stack([
-        events(rng, frames, rate_hz, 2.5, decaying_noise(rng, rate_hz, 0.01, 0.0015), 24.0)
-        for _channel in range(2)
-    ])
+    crackles = np.stack(
+        [
+            events(rng, frames, rate_hz, 2.5, decaying_noise(rng, rate_hz, 0.01, 0.0015), 24.0)
+            for _channel in range(2)
+        ]
+    )
     crackles = filtered(crackles, rate_hz, "lowpass", 5000.0) * 0.5
     return rumble + hiss + crackles
 

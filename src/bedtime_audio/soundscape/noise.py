@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 from functools import lru_cache
 
+import numpy as np
 from scipy.signal import butter, lfilter, oaconvolve, sosfilt
 
 # Pinking filter (-3 dB/octave within 0.05 dB from 9 Hz to Nyquist at 44.1 kHz), from
@@ -29,15 +29,17 @@ def brown(rng: np.random.Generator, frames: int, rate_hz: int, channels: int = 2
     return lfilter([1 - leak], [1, -leak], white(rng, frames, channels), axis=1) * 8.0
 
 
-def filtered(x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: float | tuple[float, float],
-             order: int = 2) -> np.ndarray:
+def filtered(
+    x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: float | tuple[float, float], order: int = 2
+) -> np.ndarray:
     """A Butterworth low-pass, high-pass or band-pass along time."""
     sos = butter(order, cutoff_hz, btype=kind, fs=rate_hz, output="sos")
     return sosfilt(sos, x, axis=-1)
 
 
-def swept(x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: np.ndarray, width: float = 0.6
-          ) -> np.ndarray:
+def swept(
+    x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: np.ndarray, width: float = 0.6
+) -> np.ndarray:
     """A filter on (channels, frames) whose cutoff follows a slow curve, block by block.
 
     For 'bandpass' the band spans cutoff × (1 ± width/2)."""
@@ -55,8 +57,9 @@ def swept(x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: np.ndarray, width: 
 @lru_cache(maxsize=4096)
 def _design(kind: str, centre_hz: int, width: float, rate_hz: int) -> np.ndarray:
     band = (centre_hz * (1 - width / 2), centre_hz * (1 + width / 2))
-    return butter(2, band if kind == "bandpass" else centre_hz, btype=kind, fs=rate_hz,
-                  output="sos")
+    return butter(
+        2, band if kind == "bandpass" else centre_hz, btype=kind, fs=rate_hz, output="sos"
+    )
 
 
 def lfo(frames: int, rate_hz: int, period_s: float, phase: float = 0.0) -> np.ndarray:
@@ -65,16 +68,23 @@ def lfo(frames: int, rate_hz: int, period_s: float, phase: float = 0.0) -> np.nd
     return np.sin(2 * np.pi * t / period_s + phase)
 
 
-def wander(rng: np.random.Generator, frames: int, rate_hz: int, periods_s: tuple[float, ...]
-           ) -> np.ndarray:
+def wander(
+    rng: np.random.Generator, frames: int, rate_hz: int, periods_s: tuple[float, ...]
+) -> np.ndarray:
     """A smooth curve in [-1, 1] from slow sines with incommensurate periods."""
     phases = rng.uniform(0, 2 * np.pi, len(periods_s))
     total = sum(lfo(frames, rate_hz, p, ph) for p, ph in zip(periods_s, phases, strict=True))
     return np.asarray(total) / len(periods_s)
 
 
-def events(rng: np.random.Generator, frames: int, rate_hz: int, per_s: float,
-           kernel: np.ndarray, level_spread_db: float = 12.0) -> np.ndarray:
+def events(
+    rng: np.random.Generator,
+    frames: int,
+    rate_hz: int,
+    per_s: float,
+    kernel: np.ndarray,
+    level_spread_db: float = 12.0,
+) -> np.ndarray:
     """Poisson-timed copies of a short kernel with random levels (one channel)."""
     count = rng.poisson(per_s * frames / rate_hz)
     train = np.zeros(frames)
@@ -84,7 +94,8 @@ def events(rng: np.random.Generator, frames: int, rate_hz: int, per_s: float,
     return oaconvolve(train, kernel)[:frames]
 
 
-def decaying_noise(rng: np.random.Generator, rate_hz: int, length_s: float, decay_s: float
-                   ) -> np.ndarray:
+def decaying_noise(
+    rng: np.random.Generator, rate_hz: int, length_s: float, decay_s: float
+) -> np.ndarray:
     n = max(2, int(length_s * rate_hz))
     return rng.standard_normal(n) * np.exp(-np.arange(n) / (decay_s * rate_hz))
