@@ -23,24 +23,45 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
-def run_bedtime(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
-                ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BEDTIME, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+def run_bedtime(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BEDTIME, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
 
 
 def decode(path: Path, rate_hz: int = 44100) -> np.ndarray:
     """Decode any audio file with ffmpeg into float32 (channels, frames)."""
     pcm = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "2",
-         "-ar", str(rate_hz), "-"], capture_output=True, check=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "f32le",
+            "-ac",
+            "2",
+            "-ar",
+            str(rate_hz),
+            "-",
+        ],
+        capture_output=True,
+        check=True,
     ).stdout
     return np.frombuffer(pcm, dtype="<f4").reshape(-1, 2).T
 
 
 def ffprobe_chapters(path: Path) -> list[dict]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out)["chapters"]
 
 
@@ -48,7 +69,17 @@ def ffprobe_chapters(path: Path) -> list[dict]:
 def tiny_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/data/tiny.yaml rendered with eSpeak NG and a 40 s tail."""
     out = tmp_path_factory.mktemp("render")
-    result = run_bedtime("render", str(DATA / "tiny.yaml"), "--engine", "pyttsx3", "--tail", "40",
-                         "--out", str(out), "--voices", str(DATA / "voices.yaml"))
+    result = run_bedtime(
+        "render",
+        str(DATA / "tiny.yaml"),
+        "--engine",
+        "pyttsx3",
+        "--tail",
+        "40",
+        "--out",
+        str(out),
+        "--voices",
+        str(DATA / "voices.yaml"),
+    )
     assert result.returncode == 0, result.stderr
     return out / "tiny"
