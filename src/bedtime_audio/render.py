@@ -252,12 +252,19 @@ def _level_story(stored: list[_Stored], options: RenderOptions) -> Iterator[Sect
         )
 
 
+_SOUND_MODULES = ("audio.py", "mix.py", "master.py", "synth.py", "render.py", "soundscape")
+
+
 def _fingerprint() -> str:
-    """bedtime-audio's own source: a change to it invalidates every cached chapter."""
+    """The source of the modules that shape the sound: a change to any of them invalidates
+    every cached chapter and finished story."""
     package = Path(__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.read_bytes())
+    for name in _SOUND_MODULES:
+        for path in (
+            sorted((package / name).rglob("*.py")) if name == "soundscape" else [package / name]
+        ):
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -1,0 +1,135 @@
+"""The producer's loop on the real engine: re-renders after an edit, resume after a crash,
+a damaged cache, previews."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import BEDTIME, DATA, decode, run_bedtime
+from bedtime_audio.cache import AudioCache
+
+ARGS = ("--engine", "pyttsx3", "--tail", "40", "--voices", str(DATA / "voices.yaml"))
+
+
+def pcm_hash(path: Path) -> str:
+    return hashlib.sha256(decode(path).tobytes()).hexdigest()
+
+
+def render(script: Path, out: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    result = run_bedtime("render", str(script), "--out", str(out), "--verbose", *ARGS,
+                         env={"BEDTIME_CACHE": str(cache)})
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_one_line_edit_speaks_one_line_and_remixes_one_chapter(tmp_path: Path) -> None:
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    edited_dir = tmp_path / "edited"
+    edited_dir.mkdir()
+    edited = edited_dir / "tiny.yaml"
+    original = (DATA / "tiny.yaml").read_text()
+    edited.write_text(original.replace("Rain began to fall", "Soft rain began to fall"))
+    first = render(DATA / "tiny.yaml", out, cache)
+    assert "7 lines spoken, 0 from the cache" in first.stderr
+    again = render(DATA / "tiny.yaml", out, cache)
+    assert "tiny: up to date" in again.stderr
+    after_edit = render(edited, out, cache)
+    assert "1 lines spoken, 6 from the cache" in after_edit.stderr
+    assert "'The Humming City' unchanged" in after_edit.stderr
+    assert "mixed 'Rain at Last'" in after_edit.stderr
+    # The edited render equals a render of the edited script from nothing.
+    fresh = render(edited, tmp_path / "fresh-out", tmp_path / "fresh-cache")
+    assert "7 lines spoken" in fresh.stderr
+    assert pcm_hash(out / "tiny" / "tiny.m4b") == pcm_hash(tmp_path / "fresh-out/tiny/tiny.m4b")
+
+
+def test_a_killed_render_resumes_to_the_same_samples(tmp_path: Path, tiny_render: Path) -> None:
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    env = {**os.environ, "BEDTIME_CACHE": str(cache)}
+    process = subprocess.Popen(
+        [BEDTIME, "render", str(DATA / "tiny.yaml"), "--out", str(out), "--verbose", *ARGS],
+        stderr=subprocess.PIPE, text=True, env=env)
+    assert process.stderr is not None
+    for line in process.stderr:  # kill it mid-render, after the first chapter is mixed
+        if "mixed 'The Humming City'" in line:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "tiny" / "tiny.m4b").exists(), "nothing half-written under a real name"
+    resumed = render(DATA / "tiny.yaml", out, cache)
+    assert "0 lines spoken, 7 from the cache" in resumed.stderr
+    assert "'The Humming City' unchanged" in resumed.stderr
+    for ext in ("m4b", "mp3"):
+        assert pcm_hash(out / "tiny" / f"tiny.{ext}") == pcm_hash(tiny_render / f"tiny.{ext}")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_cache_entry_is_spoken_again(tmp_path: Path, damage: str) -> None:
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    render(DATA / "tiny.yaml", out, cache)
+    clean = pcm_hash(out / "tiny" / "tiny.mp3")
+    victim = AudioCache(cache / "lines").entries()[0]
+    blob = bytearray(victim.read_bytes())
+    if damage == "truncate":
+        victim.write_bytes(blob[: len(blob) // 2])
+    else:
+        blob[-100] ^= 0xFF
+        victim.write_bytes(bytes(blob))
+    (out / "tiny" / "render.json").unlink()  # so the story is not simply up to date
+    again = render(DATA / "tiny.yaml", out, cache)
+    assert "1 lines spoken, 6 from the cache" in again.stderr
+    assert pcm_hash(out / "tiny" / "tiny.mp3") == clean
+
+
+def test_preview_renders_one_line_with_its_bed(tmp_path: Path) -> None:
+    wav = tmp_path / "line.wav"
+    result = run_bedtime("preview", str(DATA / "tiny.yaml"), "--chapter", "1", "--scene", "1",
+                         "--line", "2", "--draft", "--no-play", "-o", str(wav))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(wav)
+    with wave.open(str(wav)) as audio:
+        assert (audio.getnchannels(), audio.getframerate()) == (2, 44100)
+        seconds = audio.getnframes() / 44100
+    assert 20 < seconds < 30  # lead-in, one short line, lead-out and the bed's fade
+
+
+def test_preview_names_a_part_that_does_not_exist() -> None:
+    result = run_bedtime("preview", str(DATA / "tiny.yaml"), "--chapter", "3", "--draft")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {DATA / 'tiny.yaml'}: there is no chapter 3 (the story has 2)")
+
+
+def test_soundscape_audition_and_listing(tmp_path: Path) -> None:
+    listing = run_bedtime("soundscapes")
+    assert "rain           natural" in listing.stdout
+    assert "server-hum     synthetic" in listing.stdout
+    wav = tmp_path / "rain.wav"
+    result = run_bedtime("soundscape", "rain", "crickets", "--seconds", "3", "-o", str(wav))
+    assert result.returncode == 0, result.stderr
+    samples = decode(wav)
+    assert samples.shape == (2, 3 * 44100)
+    assert np.sqrt(np.mean(samples**2)) > 0.005
+    unknown = run_bedtime("soundscape", "rian", "-o", str(wav))
+    assert unknown.returncode == 1 and "did you mean 'rain'?" in unknown.stderr
+
+
+def test_cache_info_and_prune(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    render(DATA / "tiny.yaml", tmp_path / "out", cache)
+    env = {"BEDTIME_CACHE": str(cache)}
+    info = run_bedtime("cache", "info", env=env).stdout
+    assert info.startswith("lines          7 entries")
+    assert "chapters       3 entries" in info
+    kept = run_bedtime("cache", "prune", env=env).stdout
+    assert "lines     removed 0 entries" in kept
+    gone = run_bedtime("cache", "prune", "--all", env=env).stdout
+    assert "lines     removed 7 entries" in gone
+    assert AudioCache(cache / "lines").entries() == []
