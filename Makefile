@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SCRIPTS := $(wildcard scripts/*.yaml)
 APT_PACKAGES := ffmpeg espeak-ng libespeak-ng1 npm
 
-.PHONY: setup system-deps render test lint bench clean
+.PHONY: setup system-deps kokoro-assets render test lint bench clean
 
 setup: system-deps $(STAMP) kokoro-assets
 

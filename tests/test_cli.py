@@ -169,3 +169,23 @@ def test_missing_ffmpeg_is_reported_with_the_install_command(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "ffmpeg is not installed: run 'sudo apt-get install ffmpeg'" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_master_is_calm_clean_and_never_silent(tiny_render: Path) -> None:
+    """No clipping, no DC, no moment far louder than the whole, no digital silence."""
+    from bedtime_audio.audio import Audio
+    from bedtime_audio.master import block_powers, integrated_lufs
+
+    samples = decode(tiny_render / "tiny.m4b")
+    assert np.abs(samples).max() < 1.0
+    assert np.abs(samples.mean(axis=1)).max() < 1e-3
+    report = json.loads((tiny_render / "render.json").read_text())
+    story_end = round(report["chapters"][-1]["start_s"] * 44100)
+    story = Audio(samples[:, :story_end], 44100)
+    powers = block_powers(story)
+    momentary = -0.691 + 10 * np.log10(powers.max())
+    assert momentary - integrated_lufs(powers) <= 8.0
+    inside = samples[:, 44100 : samples.shape[1] - 44100 * 5]
+    usable = inside.shape[1] - inside.shape[1] % 4410
+    windows = inside[:, :usable].reshape(2, -1, 4410)  # 100 ms each
+    assert np.sqrt(np.mean(windows**2, axis=(0, 2))).min() > 1e-5

@@ -70,3 +70,21 @@ def test_layer_gain_and_lowpass_apply() -> None:
     _, dull_power = welch(dull.samples[0], fs=RATE, nperseg=4096)
     high = freqs > 4000
     assert dull_power[high].sum() < 0.05 * bright_power[high].sum()
+
+
+def band_power_db(signal: np.ndarray, lo_hz: float, hi_hz: float) -> float:
+    freqs, power = welch(signal, fs=RATE, nperseg=8192)
+    return float(10 * np.log10(power[(freqs >= lo_hz) & (freqs <= hi_hz)].sum()))
+
+
+def test_a_mixed_bed_moves_from_synthetic_to_natural() -> None:
+    bed = render_bed((Layer("server-hum"), Layer("rain")), 20.0, RATE, "arc", arc_db=6.0)
+    start, end = bed.samples[0, : 4 * RATE], bed.samples[0, -4 * RATE :]
+    hum_change = band_power_db(end, 55, 65) - band_power_db(start, 55, 65)
+    rain_change = band_power_db(end, 3000, 6000) - band_power_db(start, 3000, 6000)
+    assert hum_change == pytest.approx(-4.8, abs=1.5)  # -6 dB across, measured 4 s from each end
+    assert rain_change == pytest.approx(4.8, abs=1.5)
+    plain = render_bed((Layer("rain"),), 20.0, RATE, "arc", arc_db=6.0)
+    np.testing.assert_array_equal(
+        plain.samples, render_bed((Layer("rain"),), 20.0, RATE, "arc").samples
+    )

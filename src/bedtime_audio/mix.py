@@ -32,6 +32,9 @@ DUCK_ATTACK_S = 0.25
 """The bed starts down this long before a line: the mix knows what is coming."""
 DUCK_RELEASE_S = 1.5
 SPEECH_TOP_HZ = 12000.0
+ARC_DB = 6.0
+"""Across a bed that mixes both families, the synthetic layers sink and the natural rise by
+this much: the story's turn to natural rest, heard even inside a scene."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ def _bed(timeline: Timeline, frames: int, slug: str) -> np.ndarray:
             slug,
             f"chapter-{timeline.index}",
             f"scene-{part.scene}",
+            arc_db=ARC_DB,
         )
         crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
         fades = equal_power(end - start, 0 if first else crossfade, 0 if last else crossfade)

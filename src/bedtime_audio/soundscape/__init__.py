@@ -86,12 +86,38 @@ def render_preset(name: str, frames: int, rate_hz: int, seed: int) -> np.ndarray
     return raw * (10 ** ((_calibration_db(name, rate_hz) + preset.level_db) / 20))
 
 
-def render_bed(soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_parts: str) -> Audio:
+def render_bed(
+    soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_parts: str, arc_db: float = 0.0
+) -> Audio:
     """The layers of a soundscape, summed, for a stretch of the story.
 
-    Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
-    however long a chapter or tail runs."""
+    With arc_db, a bed that mixes both families moves along the story's arc as it plays: its
+    synthetic layers sink by arc_db from start to end while its natural layers rise by as much.
+    """
     frames = round(duration_s * rate_hz)
+    if not arc_db or family(soundscape) != "mixed":
+        return Audio(_segments(soundscape, frames, rate_hz, seed_parts), rate_hz)
+    total = np.zeros((2, frames), np.float32)
+    for name, gain in arc_gains(frames, arc_db).items():
+        layers = tuple(layer for layer in soundscape if PRESETS[layer.preset].family == name)
+        total += _segments(layers, frames, rate_hz, seed_parts) * gain
+    return Audio(total, rate_hz)
+
+
+def arc_gains(frames: int, arc_db: float) -> dict[Family, np.ndarray]:
+    """Per family, a gain falling (synthetic) or rising (natural) by arc_db across the frames."""
+    progress = np.linspace(0.0, 1.0, frames, dtype=np.float32)
+    return {
+        "synthetic": 10 ** (-arc_db * progress / 20),
+        "natural": 10 ** (-arc_db * (1 - progress) / 20),
+    }
+
+
+def _segments(
+    soundscape: Soundscape, frames: int, rate_hz: int, seed_parts: tuple[str, ...]
+) -> np.ndarray:
+    """Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
+    however long a chapter or tail runs."""
     segment, fade = round(SEGMENT_S * rate_hz), round(SEGMENT_FADE_S * rate_hz)
     total = np.zeros((2, frames), np.float32)
     for index, start in enumerate(range(0, frames, segment)):
@@ -101,7 +127,7 @@ def render_bed(soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_pa
         piece = _layers(soundscape, length, rate_hz, (*seed_parts, f"segment-{index}"))
         fades = equal_power(length, fade if index else 0, fade if start + length < frames else 0)
         total[:, start : start + length] += piece * fades
-    return Audio(total, rate_hz)
+    return total
 
 
 def _layers(
