@@ -13,6 +13,8 @@ import pytest
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 BEDTIME = str(ROOT / ".venv" / "bin" / "bedtime")
+TINY_ARGS = ("--engine", "pyttsx3", "--tail", "40", "--voices", str(DATA / "voices.yaml"))
+"""How the tests render tests/data/tiny.yaml."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,17 +71,6 @@ def ffprobe_chapters(path: Path) -> list[dict]:
 def tiny_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/data/tiny.yaml rendered with eSpeak NG and a 40 s tail."""
     out = tmp_path_factory.mktemp("render")
-    result = run_bedtime(
-        "render",
-        str(DATA / "tiny.yaml"),
-        "--engine",
-        "pyttsx3",
-        "--tail",
-        "40",
-        "--out",
-        str(out),
-        "--voices",
-        str(DATA / "voices.yaml"),
-    )
+    result = run_bedtime("render", str(DATA / "tiny.yaml"), "--out", str(out), *TINY_ARGS)
     assert result.returncode == 0, result.stderr
     return out / "tiny"

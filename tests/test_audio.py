@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bedtime_audio.audio import Audio, concat
+from bedtime_audio.audio import Audio
 
 
 def sine(freq_hz: float, seconds: float, rate_hz: int, channels: int = 1) -> Audio:
@@ -47,10 +47,3 @@ def test_pcm16_round_trip() -> None:
     audio = sine(440, 0.1, 8000, channels=2)
     back = Audio.from_pcm16(audio.pcm16(), 8000, channels=2)
     np.testing.assert_allclose(back.samples, audio.samples, atol=1 / 32768)
-
-
-def test_concat_joins_end_to_end() -> None:
-    a, b = sine(440, 0.1, 8000), sine(220, 0.2, 8000)
-    assert concat([a, b]).frames == a.frames + b.frames
-    with pytest.raises(ValueError):
-        concat([a, sine(440, 0.1, 16000)])

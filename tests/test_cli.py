@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 import pytest
-from conftest import DATA, decode, ffprobe_chapters, run_bedtime
+from conftest import DATA, TINY_ARGS, decode, ffprobe_chapters, run_bedtime
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4
 
@@ -87,14 +87,9 @@ def test_same_inputs_same_samples(tiny_render: Path, tmp_path: Path) -> None:
     result = run_bedtime(
         "render",
         str(DATA / "tiny.yaml"),
-        "--engine",
-        "pyttsx3",
-        "--tail",
-        "40",
         "--out",
         str(tmp_path),
-        "--voices",
-        str(DATA / "voices.yaml"),
+        *TINY_ARGS,
         env={"BEDTIME_CACHE": str(tmp_path / "fresh-cache")},
     )
     assert result.returncode == 0, result.stderr
@@ -189,3 +184,16 @@ def test_master_is_calm_clean_and_never_silent(tiny_render: Path) -> None:
     usable = inside.shape[1] - inside.shape[1] % 4410
     windows = inside[:, :usable].reshape(2, -1, 4410)  # 100 ms each
     assert np.sqrt(np.mean(windows**2, axis=(0, 2))).min() > 1e-5
+
+
+def test_voices_sample_auditions_each_speaker(tmp_path: Path) -> None:
+    result = run_bedtime("voices", "--sample", str(DATA / "tiny.yaml"), "--engine", "pyttsx3",
+                         "--voices", str(DATA / "voices.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "output" / "auditions" / "tiny" / "pyttsx3"
+    clips = {path.stem: decode(path) for path in folder.glob("*.wav")}
+    assert set(clips) == {"narrator", "lena", "kai"}
+    assert "lena         en-us+f4" in result.stdout
+    for samples in clips.values():
+        loudness = pyloudnorm.Meter(44100).integrated_loudness(samples.T.astype(np.float64))
+        assert loudness == pytest.approx(-18.0, abs=0.5)  # every voice levelled alike

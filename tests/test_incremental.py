@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BEDTIME, DATA, TINY_ARGS, decode, run_bedtime
 
-from conftest import BEDTIME, DATA, decode, run_bedtime
 from bedtime_audio.cache import AudioCache
-
-ARGS = ("--engine", "pyttsx3", "--tail", "40", "--voices", str(DATA / "voices.yaml"))
 
 
 def pcm_hash(path: Path) -> str:
@@ -22,8 +20,15 @@ def pcm_hash(path: Path) -> str:
 
 
 def render(script: Path, out: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    result = run_bedtime("render", str(script), "--out", str(out), "--verbose", *ARGS,
-                         env={"BEDTIME_CACHE": str(cache)})
+    result = run_bedtime(
+        "render",
+        str(script),
+        "--out",
+        str(out),
+        "--verbose",
+        *TINY_ARGS,
+        env={"BEDTIME_CACHE": str(cache)},
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -53,8 +58,11 @@ def test_a_killed_render_resumes_to_the_same_samples(tmp_path: Path, tiny_render
     cache, out = tmp_path / "cache", tmp_path / "out"
     env = {**os.environ, "BEDTIME_CACHE": str(cache)}
     process = subprocess.Popen(
-        [BEDTIME, "render", str(DATA / "tiny.yaml"), "--out", str(out), "--verbose", *ARGS],
-        stderr=subprocess.PIPE, text=True, env=env)
+        [BEDTIME, "render", str(DATA / "tiny.yaml"), "--out", str(out), "--verbose", *TINY_ARGS],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert process.stderr is not None
     for line in process.stderr:  # kill it mid-render, after the first chapter is mixed
         if "mixed 'The Humming City'" in line:
@@ -90,8 +98,20 @@ def test_a_damaged_cache_entry_is_spoken_again(tmp_path: Path, damage: str) -> N
 
 def test_preview_renders_one_line_with_its_bed(tmp_path: Path) -> None:
     wav = tmp_path / "line.wav"
-    result = run_bedtime("preview", str(DATA / "tiny.yaml"), "--chapter", "1", "--scene", "1",
-                         "--line", "2", "--draft", "--no-play", "-o", str(wav))
+    result = run_bedtime(
+        "preview",
+        str(DATA / "tiny.yaml"),
+        "--chapter",
+        "1",
+        "--scene",
+        "1",
+        "--line",
+        "2",
+        "--draft",
+        "--no-play",
+        "-o",
+        str(wav),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(wav)
     with wave.open(str(wav)) as audio:
@@ -104,7 +124,8 @@ def test_preview_names_a_part_that_does_not_exist() -> None:
     result = run_bedtime("preview", str(DATA / "tiny.yaml"), "--chapter", "3", "--draft")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"error: {DATA / 'tiny.yaml'}: there is no chapter 3 (the story has 2)")
+        f"error: {DATA / 'tiny.yaml'}: there is no chapter 3 (the story has 2)"
+    )
 
 
 def test_soundscape_audition_and_listing(tmp_path: Path) -> None:

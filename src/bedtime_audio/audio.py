@@ -28,10 +28,6 @@ class Audio:
         object.__setattr__(self, "samples", data)
 
     @classmethod
-    def silence(cls, duration_s: float, rate_hz: int, channels: int = 1) -> Audio:
-        return cls(np.zeros((channels, round(duration_s * rate_hz)), np.float32), rate_hz)
-
-    @classmethod
     def from_pcm16(cls, pcm: bytes, rate_hz: int, channels: int = 1) -> Audio:
         ints = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         return cls(ints.reshape(-1, channels).T, rate_hz)
@@ -91,16 +87,6 @@ class Audio:
         clipped = np.clip(self.samples, -1.0, 32767 / 32768)
         ints = np.round(clipped * 32768).astype("<i2")
         return ints.T.tobytes()
-
-
-def concat(parts: list[Audio]) -> Audio:
-    """Join clips end to end; all must share rate and channels."""
-    if not parts:
-        raise ValueError("nothing to concatenate")
-    rate, channels = parts[0].rate_hz, parts[0].channels
-    if any(p.rate_hz != rate or p.channels != channels for p in parts):
-        raise ValueError("clips differ in rate or channels")
-    return Audio(np.concatenate([p.samples for p in parts], axis=1), rate)
 
 
 def equal_power(frames: int, fade_in: int, fade_out: int) -> np.ndarray:

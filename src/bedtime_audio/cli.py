@@ -202,12 +202,31 @@ def check(scripts: tuple[Path, ...], voices_path: Path | None, engine: str | Non
 
 @main.command()
 @engine_option
+@click.option(
+    "--sample",
+    "sample",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Render each speaker of this script in their cast voice, for comparing.",
+)
+@voices_option
 @handle_errors
-def voices(engine: str | None) -> None:
-    """List the voices each engine offers."""
-    for name in [engine] if engine else sorted(ENGINES):
-        for info in load_engine(name).voices():
-            click.echo(f"{name:8s} {info.voice_id:22s} {info.gender:6s} {info.language}")
+def voices(engine: str | None, sample: Path | None, voices_path: Path | None) -> None:
+    """List the voices each engine offers, or audition a story's cast (--sample SCRIPT)."""
+    if sample is None:
+        for name in [engine] if engine else sorted(ENGINES):
+            for info in load_engine(name).voices():
+                click.echo(f"{name:8s} {info.voice_id:22s} {info.gender:6s} {info.language}")
+        return
+    from .render import RenderOptions, audition, prepare
+
+    report = Reporter(quiet=False, verbose=False)
+    loaded = load_engine(_pick_engine(engine, False, report))
+    plan = prepare([sample], _voices_option(voices_path), loaded)[0]
+    folder = Path("output") / "auditions" / plan.script.slug / loaded.name
+    for path in audition(plan, loaded, RenderOptions(folder, default_cache_dir()), report):
+        speaker = path.stem
+        click.echo(f"{speaker:12s} {plan.voices[speaker].voice_id:22s} {path}")
 
 
 @main.command()

@@ -24,6 +24,7 @@ from .errors import DependencyError, ExportError
 from .mix import HANDOFF_S, RATE_HZ, Placed
 
 _EMIT_FRAMES = 1 << 16
+_QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
 FORMATS = {
     "m4b": [
         "-c:a",
@@ -130,10 +131,7 @@ def _encoders(ffmpeg: str, tmp: Path, slug: str) -> Iterator[list[IO[bytes]]]:
             log = stack.enter_context(open(tmp / f"{ext}.log", "wb"))
             command = [
                 ffmpeg,
-                "-nostdin",
-                "-hide_banner",
-                "-loglevel",
-                "error",
+                *_QUIET,
                 "-f",
                 "f32le",
                 "-ar",
@@ -204,10 +202,7 @@ def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Writ
     for ext, args in FORMATS.items():
         command = [
             ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
+            *_QUIET,
             "-i",
             str(tmp / f"audio.{ext}"),
             "-i",

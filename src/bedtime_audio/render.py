@@ -331,3 +331,24 @@ def _select(plan: Plan, selection: Selection) -> tuple[int, Chapter]:
     elif selection.line is not None:
         raise BedtimeError("--line needs --scene")
     return selection.chapter - 1, dataclasses.replace(chapter, scenes=scenes)
+
+
+def audition(
+    plan: Plan, engine: SpeechEngine, options: RenderOptions, report: Report
+) -> list[Path]:
+    """Each speaker's first line in their cast voice, levelled, one WAV per speaker, so a
+    producer can compare the voices of a story side by side."""
+    firsts: dict[str, Speech] = {}
+    for speech in plan.script.speeches:
+        firsts.setdefault(speech.speaker, speech)
+    bank = synthesize(plan, engine, options.lines, options.jobs, report, only=set(firsts.values()))
+    paths = []
+    for speaker, speech in firsts.items():
+        clip = bank.clips[speech]
+        audio = options.lines.get(clip.key)
+        if audio is None:
+            raise BedtimeError(f"the line of '{speaker}' vanished from {options.lines.root}")
+        path = options.out_dir / f"{speaker}.wav"
+        write_wav(audio.gain(clip.gain_db).conform(44100, 2), path)
+        paths.append(path)
+    return paths
