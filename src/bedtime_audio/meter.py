@@ -29,6 +29,8 @@ PIECE_FRAMES = 100 * HOP_FRAMES
 _PREROLL_HOPS = 10
 """Audio carried into the next piece so its K-weighting and oversampling have settled."""
 _BLOCK_HOPS = 4
+_FRAME_BYTES = 8
+"""Two channels of little-endian float32."""
 
 
 def _lufs(power: np.ndarray | float) -> np.ndarray:
@@ -114,10 +116,10 @@ def decode(path: Path) -> Iterator[np.ndarray]:
         subprocess.Popen([require_ffmpeg(), *args], stdout=subprocess.PIPE, stderr=log) as ffmpeg,
     ):
         assert ffmpeg.stdout is not None
-        while data := ffmpeg.stdout.read(PIECE_FRAMES * 8):
-            frames = len(data) // 8 // HOP_FRAMES * HOP_FRAMES
+        while data := ffmpeg.stdout.read(PIECE_FRAMES * _FRAME_BYTES):
+            frames = len(data) // _FRAME_BYTES // HOP_FRAMES * HOP_FRAMES
             if frames:
-                yield np.frombuffer(data[: frames * 8], "<f4").reshape(-1, 2).T
+                yield np.frombuffer(data[: frames * _FRAME_BYTES], "<f4").reshape(-1, 2).T
         if ffmpeg.wait() != 0:
             log.seek(0)
             message = log.read().decode(errors="replace").strip()
