@@ -187,8 +187,16 @@ def test_master_is_calm_clean_and_never_silent(tiny_render: Path) -> None:
 
 
 def test_voices_sample_auditions_each_speaker(tmp_path: Path) -> None:
-    result = run_bedtime("voices", "--sample", str(DATA / "tiny.yaml"), "--engine", "pyttsx3",
-                         "--voices", str(DATA / "voices.yaml"), cwd=tmp_path)
+    result = run_bedtime(
+        "voices",
+        "--sample",
+        str(DATA / "tiny.yaml"),
+        "--engine",
+        "pyttsx3",
+        "--voices",
+        str(DATA / "voices.yaml"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "output" / "auditions" / "tiny" / "pyttsx3"
     clips = {path.stem: decode(path) for path in folder.glob("*.wav")}
@@ -197,3 +205,18 @@ def test_voices_sample_auditions_each_speaker(tmp_path: Path) -> None:
     for samples in clips.values():
         loudness = pyloudnorm.Meter(44100).integrated_loudness(samples.T.astype(np.float64))
         assert loudness == pytest.approx(-18.0, abs=0.5)  # every voice levelled alike
+
+
+def test_analyze_shows_the_arc_of_a_rendered_story(tiny_render: Path) -> None:
+    from bedtime_audio.analyze import analyze_file
+
+    plot = tiny_render / "arc.png"
+    result = run_bedtime("analyze", str(tiny_render / "tiny.m4b"), "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    assert "wpm last/first" in result.stdout and plot.stat().st_size > 10_000
+    analysis = analyze_file(tiny_render / "tiny.m4b", None)
+    assert [c.title for c in analysis.chapters] == TITLES
+    assert analysis.wpm_ratio is not None and analysis.wpm_ratio <= 0.85
+    assert analysis.bed_centroid_last_third_hz < analysis.bed_centroid_first_third_hz
+    assert analysis.tail.present and analysis.tail.fading
+    assert analysis.loudness_lufs == pytest.approx(-20.0, abs=1.0)

@@ -52,7 +52,7 @@ PRESETS: dict[str, Preset] = {
         _preset("rain", "natural", natural.rain),
         _preset("wind", "natural", natural.wind),
         _preset("waves", "natural", natural.waves),
-        _preset("crickets", "natural", natural.crickets, -8.0),
+        _preset("crickets", "natural", natural.crickets, -14.0),
         _preset("fireplace", "natural", natural.fireplace, -2.0),
         _preset("brown-noise", "natural", natural.brown_noise),
         _preset("night-forest", "natural", natural.night_forest),

@@ -13,15 +13,15 @@ def brown_noise(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarr
 
 
 def rain(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
-    """A filtered pink bed of steady rain with Poisson-timed drops close by."""
-    bed = filtered(pink(rng, frames), rate_hz, "bandpass", (400.0, 7000.0))
+    """A soft pink bed of steady rain on leaves with Poisson-timed drops close by."""
+    bed = filtered(pink(rng, frames), rate_hz, "bandpass", (200.0, 2500.0))
     drops = np.stack(
         [
             events(rng, frames, rate_hz, 35.0, decaying_noise(rng, rate_hz, 0.03, 0.006), 20.0)
             for _channel in range(2)
         ]
     )
-    drops = filtered(drops, rate_hz, "bandpass", (1200.0, 5000.0)) * 1.5
+    drops = filtered(drops, rate_hz, "bandpass", (500.0, 2000.0)) * 1.5
     return bed + drops
 
 
@@ -61,7 +61,7 @@ def crickets(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
 def fireplace(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A low brown rumble, a soft hiss and sparse, rounded crackles."""
     rumble = filtered(brown(rng, frames, rate_hz), rate_hz, "lowpass", 300.0)
-    hiss = filtered(pink(rng, frames), rate_hz, "highpass", 2500.0) * 0.08
+    hiss = filtered(pink(rng, frames), rate_hz, "highpass", 2500.0) * 0.04
     hiss *= 0.7 + 0.3 * wander(rng, frames, rate_hz, (3.1, 7.7))
     crackles = np.stack(
         [
@@ -76,4 +76,4 @@ def fireplace(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray
 def night_forest(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """Wind in the trees with crickets far off."""
     distant = filtered(crickets(rng, frames, rate_hz), rate_hz, "lowpass", 5200.0)
-    return wind(rng, frames, rate_hz) * 0.8 + distant * 0.35
+    return wind(rng, frames, rate_hz) * 0.8 + distant * 0.2

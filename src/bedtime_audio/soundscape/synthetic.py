@@ -14,7 +14,7 @@ def server_hum(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarra
         np.sin(2 * np.pi * 60 * k * t + rng.uniform(0, 2 * np.pi)) / k**1.5 for k in range(1, 7)
     )
     hum = np.asarray(hum) * (1 + 0.1 * wander(rng, frames, rate_hz, (13.0, 29.0)))
-    fan = filtered(pink(rng, frames), rate_hz, "lowpass", 900.0)
+    fan = filtered(pink(rng, frames), rate_hz, "bandpass", (300.0, 9000.0))
     fan *= 1 + 0.15 * wander(rng, frames, rate_hz, (7.0, 17.0, 41.0))
     return 0.25 * hum[np.newaxis, :] + fan
 
@@ -30,19 +30,20 @@ def digital_drone(rng: np.random.Generator, frames: int, rate_hz: int) -> np.nda
             voice = tone * swell / (1 + index)
             out[0] += voice * np.sqrt(1 - pan)
             out[1] += voice * np.sqrt(pan)
-    air = filtered(pink(rng, frames), rate_hz, "bandpass", (200.0, 1200.0)) * 0.05
-    return out + air
+    shimmer = filtered(pink(rng, frames), rate_hz, "bandpass", (1500.0, 7000.0))
+    shimmer *= 3.0 * (0.7 + 0.3 * wander(rng, frames, rate_hz, (13.0, 29.0)))
+    return out + shimmer
 
 
 def data_pulse(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
-    """A soft sub-bass pulse, slower than a resting heart, over a faint electric bed."""
+    """A soft sub-bass pulse, slower than a resting heart, over a faint electric hiss."""
     t = np.arange(frames) / rate_hz
     beat_s = 1.25
     phase = (t % beat_s) / beat_s
     envelope = np.where(phase < 0.35, np.sin(np.pi * phase / 0.35) ** 2, 0.0)
     tone = np.sin(2 * np.pi * 48.0 * t) + 0.3 * np.sin(2 * np.pi * 96.0 * t)
-    bed = filtered(pink(rng, frames), rate_hz, "lowpass", 400.0) * 0.15
-    return (tone * envelope)[np.newaxis, :] + bed
+    hiss = filtered(pink(rng, frames), rate_hz, "bandpass", (2000.0, 8000.0)) * 1.2
+    return (tone * envelope)[np.newaxis, :] + hiss
 
 
 def glitch(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
