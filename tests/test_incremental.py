@@ -9,6 +9,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pyloudnorm
 import pytest
 from conftest import BEDTIME, DATA, TINY_ARGS, decode, run_bedtime
 
@@ -154,3 +155,25 @@ def test_cache_info_and_prune(tmp_path: Path) -> None:
     gone = run_bedtime("cache", "prune", "--all", env=env).stdout
     assert "lines     removed 7 entries" in gone
     assert AudioCache(cache / "lines").entries() == []
+
+
+def test_stems_add_up_to_the_mix(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_bedtime(
+        "render", str(DATA / "tiny.yaml"), "--out", str(out), "--stems", *TINY_ARGS
+    )
+    assert result.returncode == 0, result.stderr
+    folder = out / "tiny"
+    voice, bed = decode(folder / "tiny.voice.flac"), decode(folder / "tiny.bed.flac")
+    mix = decode(folder / "tiny.m4b")
+    assert voice.shape == bed.shape
+    assert abs(voice.shape[1] - mix.shape[1]) < 4096  # AAC pads its last frame
+    meter = pyloudnorm.Meter(44100)
+
+    def lufs(samples: np.ndarray) -> float:
+        return float(meter.integrated_loudness(samples.T.astype(np.float64)))
+
+    # The stems are the mix before the true-peak limiter, which only ever takes level away.
+    reduction_lu = lufs(voice + bed) - lufs(mix[:, : voice.shape[1]])
+    assert -0.2 <= reduction_lu <= 1.5
+    assert lufs(bed) < lufs(voice) - 8

@@ -141,6 +141,7 @@ engine_option = click.option(
     show_default=True,
     help="Lines synthesized at once.",
 )
+@click.option("--stems", is_flag=True, help="Also write the voice and the bed as FLAC stems.")
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 @click.option("--verbose", is_flag=True, help="Print every step.")
 @handle_errors
@@ -153,6 +154,7 @@ def render(
     tail_s: float,
     target_lufs: float,
     jobs: int,
+    stems: bool,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -161,7 +163,7 @@ def render(
     from .render import render as render_all
 
     report = Reporter(quiet, verbose)
-    options = RenderOptions(out_dir, default_cache_dir(), tail_s, target_lufs, jobs)
+    options = RenderOptions(out_dir, default_cache_dir(), tail_s, target_lufs, jobs, stems)
     name = _pick_engine(engine, draft, report)
     for rendered in render_all(list(scripts), _voices_option(voices_path), name, options, report):
         click.echo(str(rendered.folder))

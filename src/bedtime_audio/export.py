@@ -11,9 +11,9 @@ import shutil
 import subprocess
 import tempfile
 import wave
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +25,8 @@ from .mix import HANDOFF_S, RATE_HZ, Placed
 
 _EMIT_FRAMES = 1 << 16
 _QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
+_RAW_INPUT = ("-f", "f32le", "-ar", str(RATE_HZ), "-ac", "2", "-i", "pipe:0")
+_FLAC = ["-c:a", "flac", "-f", "flac"]
 FORMATS = {
     "m4b": [
         "-c:a",
@@ -54,6 +56,8 @@ class Section:
     loudness_lufs: float
     synthetic_share: float
     """The synthetic presets' share of the bed's power, averaged over the section."""
+    stems: Mapping[str, Audio] = field(default_factory=dict)
+    """Optional tracks for a producer's DAW (voice, bed), at the master's gain, unlimited."""
 
 
 @dataclass(frozen=True)
@@ -74,38 +78,50 @@ def require_ffmpeg() -> str:
     return path
 
 
-def output_names(slug: str) -> list[str]:
-    return [*(f"{slug}.{ext}" for ext in FORMATS), f"{slug}.vtt", "render.json"]
+STEMS = ("voice", "bed")
 
 
-def is_current(folder: Path, slug: str, inputs: str) -> bool:
+def output_names(slug: str, stems: bool = False) -> list[str]:
+    stem_files = [f"{slug}.{stem}.flac" for stem in STEMS] if stems else []
+    return [*(f"{slug}.{ext}" for ext in FORMATS), *stem_files, f"{slug}.vtt", "render.json"]
+
+
+def is_current(folder: Path, slug: str, inputs: str, stems: bool = False) -> bool:
     """Whether the folder holds a complete render of exactly these inputs."""
     try:
         report = json.loads((folder / "render.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return report.get("inputs") == inputs and all(
-        (folder / name).exists() for name in output_names(slug)
+        (folder / name).exists() for name in output_names(slug, stems)
     )
 
 
-def export(sections: Iterable[Section], story: StoryInfo, out_dir: Path, inputs: str) -> float:
+def export(
+    sections: Iterable[Section], story: StoryInfo, out_dir: Path, inputs: str, stems: bool = False
+) -> float:
     """Encode the story and write its files into out_dir/<slug>/; returns its duration.
 
-    `inputs` names everything the render was made from; render.json keeps it."""
+    `inputs` names everything the render was made from; render.json keeps it. With stems, the
+    voice and the bed are written as FLAC too."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{story.slug}-", dir=folder) as tmp_dir:
         tmp = Path(tmp_dir)
-        with _encoders(ffmpeg, tmp, story.slug) as sinks:
+        outputs = {"mix": FORMATS} | (
+            {stem: {f"{stem}.flac": _FLAC} for stem in STEMS} if stems else {}
+        )
+        with _encoders(ffmpeg, tmp, story.slug, outputs) as sinks:
             written = _stream(sections, sinks)
         _write_metadata(ffmpeg, tmp, story, written)
         (tmp / f"{story.slug}.vtt").write_text(transcript(written), encoding="utf-8")
         report = render_report(story, written, measure_encoded(ffmpeg, tmp / f"{story.slug}.m4b"))
         report["inputs"] = inputs
         (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        for name in output_names(story.slug):  # render.json last: it vouches for the rest
+        for stem in STEMS if stems else ():
+            os.replace(tmp / f"audio.{stem}.flac", tmp / f"{story.slug}.{stem}.flac")
+        for name in output_names(story.slug, stems):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
 
@@ -123,75 +139,82 @@ class Written:
 
 
 @contextmanager
-def _encoders(ffmpeg: str, tmp: Path, slug: str) -> Iterator[list[IO[bytes]]]:
-    """Raw float PCM in, one ffmpeg per format (audio only; chapters and tags come after)."""
+def _encoders(
+    ffmpeg: str, tmp: Path, slug: str, outputs: Mapping[str, Mapping[str, list[str]]]
+) -> Iterator[dict[str, list[IO[bytes]]]]:
+    """Raw float PCM in, one ffmpeg per file (audio only; chapters and tags come after);
+    outputs maps each track (mix, voice, bed) to its files and their encoder arguments."""
     with ExitStack() as stack:
-        processes = []
-        for ext, args in FORMATS.items():
-            log = stack.enter_context(open(tmp / f"{ext}.log", "wb"))
-            command = [
-                ffmpeg,
-                *_QUIET,
-                "-f",
-                "f32le",
-                "-ar",
-                str(RATE_HZ),
-                "-ac",
-                "2",
-                "-i",
-                "pipe:0",
-                *args,
-                str(tmp / f"audio.{ext}"),
-            ]
-            processes.append((ext, subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)))
+        processes: list[tuple[str, str, subprocess.Popen[bytes]]] = []
+        for track, formats in outputs.items():
+            for ext, args in formats.items():
+                log = stack.enter_context(open(tmp / f"{ext}.log", "wb"))
+                command = [ffmpeg, *_QUIET, *_RAW_INPUT, *args, str(tmp / f"audio.{ext}")]
+                process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+                processes.append((track, ext, process))
         try:
-            yield [process.stdin for _ext, process in processes if process.stdin]
+            sinks: dict[str, list[IO[bytes]]] = {track: [] for track in outputs}
+            for track, _ext, process in processes:
+                if process.stdin:
+                    sinks[track].append(process.stdin)
+            yield sinks
         finally:
-            for _ext, process in processes:
+            for _track, _ext, process in processes:
                 if process.stdin:
                     process.stdin.close()
-            for ext, process in processes:
+            for _track, ext, process in processes:
                 if process.wait() != 0:
                     message = (tmp / f"{ext}.log").read_text(errors="replace").strip()
                     raise ExportError(f"ffmpeg could not encode {slug}.{ext}: {message}")
 
 
-def _stream(sections: Iterable[Section], sinks: list[IO[bytes]]) -> list[Written]:
-    """Overlap-add each section's handoff into the next and feed the encoders."""
-    written: list[Written] = []
-    pending: np.ndarray | None = None
-    start_s = 0.0
+class _Track:
+    """One stream of the story: sections overlap-added at their handoffs, fed to encoders."""
 
-    def emit(block: np.ndarray) -> None:
+    def __init__(self, sinks: list[IO[bytes]]) -> None:
+        self.sinks = sinks
+        self.pending: np.ndarray | None = None
+
+    def add(self, samples: np.ndarray, handoff_s: float) -> None:
+        keep = samples.shape[1] - round(handoff_s * RATE_HZ)
+        overlap = 0 if self.pending is None else min(self.pending.shape[1], keep)
+        if self.pending is not None:
+            self.emit(samples[:, :overlap] + self.pending[:, :overlap])
+        self.emit(samples[:, overlap:keep])
+        self.pending = np.array(samples[:, keep:]) if handoff_s else None
+
+    def finish(self) -> None:
+        if self.pending is not None:
+            self.emit(self.pending)
+
+    def emit(self, block: np.ndarray) -> None:
         for start in range(0, block.shape[1], _EMIT_FRAMES):
             data = np.ascontiguousarray(block[:, start : start + _EMIT_FRAMES].T, dtype="<f4")
-            for sink in sinks:
+            for sink in self.sinks:
                 sink.write(data.tobytes())
 
+
+def _stream(sections: Iterable[Section], sinks: Mapping[str, list[IO[bytes]]]) -> list[Written]:
+    """Overlap-add each section's handoff into the next and feed the encoders."""
+    tracks = {name: _Track(track_sinks) for name, track_sinks in sinks.items()}
+    written: list[Written] = []
+    start_s = 0.0
     for section in sections:
-        samples = section.audio.samples
-        keep = samples.shape[1] - round(section.handoff_s * RATE_HZ)
-        overlap = 0 if pending is None else min(pending.shape[1], keep)
-        if pending is not None:
-            emit(samples[:, :overlap] + pending[:, :overlap])
-        emit(samples[:, overlap:keep])
-        pending = np.array(samples[:, keep:]) if section.handoff_s else None
+        for name, track in tracks.items():
+            audio = section.audio if name == "mix" else section.stems[name]
+            track.add(audio.samples, section.handoff_s)
         end_s = start_s + section.length_s
+        lines = tuple((placed, start_s) for placed in section.lines)
         written.append(
             Written(
-                section.title,
-                start_s,
-                end_s,
-                tuple((placed, start_s) for placed in section.lines),
-                section.loudness_lufs,
-                section.synthetic_share,
+                section.title, start_s, end_s, lines, section.loudness_lufs, section.synthetic_share
             )
         )
         start_s = end_s
-    if pending is not None:
-        emit(pending)
-        last = written[-1]
-        written[-1] = dataclasses.replace(last, end_s=last.end_s + HANDOFF_S)
+    if tracks["mix"].pending is not None:  # the last chapter's bed fades out past its end
+        written[-1] = dataclasses.replace(written[-1], end_s=written[-1].end_s + HANDOFF_S)
+    for track in tracks.values():
+        track.finish()
     return written
 
 

@@ -12,11 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import Audio
 from .cache import AudioCache
 from .casting import Casting, Plan, cast, load_voices
 from .engines import SpeechEngine, load_engine
 from .errors import BedtimeError, ScriptErrors
-from .export import Section, StoryInfo, export, is_current, require_ffmpeg, write_wav
+from .export import (
+    STEMS,
+    Section,
+    StoryInfo,
+    export,
+    is_current,
+    require_ffmpeg,
+    write_wav,
+)
 from .master import (
     TARGET_LUFS,
     block_powers,
@@ -46,6 +55,8 @@ class RenderOptions:
     target_lufs: float = TARGET_LUFS
     jobs: int = 2
     """Lines synthesized at once."""
+    stems: bool = False
+    """Also write the voice and the bed as FLAC stems."""
 
     @property
     def lines(self) -> AudioCache:
@@ -123,7 +134,7 @@ def render_story(
             *(part.key for part in parts),
         ]
     )
-    if is_current(folder, script.slug, inputs):
+    if is_current(folder, script.slug, inputs, options.stems):
         report(f"{script.slug}: up to date")
         duration_s = parts[-1].start_s + parts[-1].length_s + parts[-1].handoff_s
         return Rendered(folder, duration_s, 0, bank.cached, spoken_at - started, 0.0, 0.0)
@@ -133,7 +144,8 @@ def render_story(
         stored.append(_mixed(part, plan, options, stored[-1].gain_db if stored else 0.0, report))
     mixed_at = time.perf_counter()
     report(f"{script.slug}: encoding")
-    duration_s = export(_level_story(stored, options), story, options.out_dir, inputs)
+    sections = _level_story(stored, options)
+    duration_s = export(sections, story, options.out_dir, inputs, options.stems)
     done_at = time.perf_counter()
     report(f"{script.slug}: wrote {folder}")
     return Rendered(
@@ -201,22 +213,28 @@ def _mixed(
     One section is in memory at a time."""
     slug = plan.script.slug
     entry = options.chapters.entry(part.key)
-    if entry is None:
-        if part.timeline is None:
-            bed = plan.script.chapters[-1].scenes[-1].soundscape
-            fade_s = max(MIN_TAIL_FADE_S, part.length_s / 4)
-            mixed = mix_tail(bed, part.length_s, fade_s, slug).mixed
-            gain_db = previous_gain_db
-        else:
-            mixed = mix_chapter(part.timeline, options.lines, slug).mixed
-            gain_db = gain_to_target(mixed, options.target_lufs)
-        audio = master(mixed, gain_db)
-        options.chapters.put(part.key, audio, {"gain_db": gain_db})
-        report(f"{slug}: mixed '{part.title}'")
-    else:
-        audio, gain_db = entry.audio, entry.meta["gain_db"]
+    stems_cached = all(options.chapters.entry(f"{part.key}-{stem}") for stem in _stems(options))
+    if entry is not None and stems_cached:
         report(f"{slug}: '{part.title}' unchanged")
+        return _Stored(part, entry.meta["gain_db"], block_powers(entry.audio))
+    if part.timeline is None:
+        bed = plan.script.chapters[-1].scenes[-1].soundscape
+        fade_s = max(MIN_TAIL_FADE_S, part.length_s / 4)
+        mixed = mix_tail(bed, part.length_s, fade_s, slug)
+        gain_db = previous_gain_db
+    else:
+        mixed = mix_chapter(part.timeline, options.lines, slug)
+        gain_db = gain_to_target(mixed.mixed, options.target_lufs)
+    audio = master(mixed.mixed, gain_db)
+    options.chapters.put(part.key, audio, {"gain_db": gain_db})
+    for stem in _stems(options):
+        options.chapters.put(f"{part.key}-{stem}", getattr(mixed, stem).gain(gain_db))
+    report(f"{slug}: mixed '{part.title}'")
     return _Stored(part, gain_db, block_powers(audio))
+
+
+def _stems(options: RenderOptions) -> tuple[str, ...]:
+    return STEMS if options.stems else ()
 
 
 @dataclass(frozen=True)
@@ -235,11 +253,12 @@ def _level_story(stored: list[_Stored], options: RenderOptions) -> Iterator[Sect
     offset_db = options.target_lufs - integrated_lufs(powers)
     for item in stored:
         part = item.part
-        audio = options.chapters.get(part.key)
-        if audio is None:
-            raise BedtimeError(f"a mixed chapter vanished from {options.chapters.root}")
+        audio = _cached(options, part.key)
         if abs(offset_db) > 0.01:
             audio = master(audio, offset_db)
+        stems = {
+            stem: _cached(options, f"{part.key}-{stem}").gain(offset_db) for stem in _stems(options)
+        }
         lines = part.timeline.lines if part.timeline else ()
         yield Section(
             part.title,
@@ -249,7 +268,15 @@ def _level_story(stored: list[_Stored], options: RenderOptions) -> Iterator[Sect
             lines,
             loudness_lufs(audio),
             part.synthetic_share,
+            stems,
         )
+
+
+def _cached(options: RenderOptions, key: str) -> Audio:
+    audio = options.chapters.get(key)
+    if audio is None:
+        raise BedtimeError(f"a mixed chapter vanished from {options.chapters.root}")
+    return audio
 
 
 _SOUND_MODULES = ("audio.py", "mix.py", "master.py", "synth.py", "render.py", "soundscape")
