@@ -84,17 +84,13 @@ def plan_chapter(
     stretch = 1.0 / pacing.speed(index, count)
     t = LEAD_IN_S
     lines: list[Placed] = []
-    beds: list[Bed] = []
+    changes: list[tuple[float, Soundscape, int]] = []  # the bed changes mid-pause between scenes
     for scene_index, scene in enumerate(chapter.scenes):
         if scene_index:
             t += pacing.scene_pause_s * stretch
-        boundary = t - pacing.scene_pause_s * stretch / 2 if scene_index else 0.0
-        if beds and beds[-1].soundscape == scene.soundscape:
-            pass
-        else:
-            if beds:
-                beds[-1] = Bed(beds[-1].soundscape, beds[-1].start_s, boundary, beds[-1].scene)
-            beds.append(Bed(scene.soundscape, boundary, 0.0, scene_index))
+        if not changes or changes[-1][1] != scene.soundscape:
+            start_s = t - pacing.scene_pause_s * stretch / 2 if changes else 0.0
+            changes.append((start_s, scene.soundscape, scene_index))
         for position, line in enumerate(scene.lines):
             if isinstance(line, Pause):
                 t += line.pause_s
@@ -105,8 +101,12 @@ def plan_chapter(
             lines.append(Placed(line, clip, t, t + clip.duration_s))
             t += clip.duration_s
     length_s = t + LEAD_OUT_S
-    beds[-1] = Bed(beds[-1].soundscape, beds[-1].start_s, length_s + HANDOFF_S, beds[-1].scene)
-    return Timeline(index, chapter, tuple(lines), tuple(beds), length_s)
+    ends = [start_s for start_s, _bed, _scene in changes[1:]] + [length_s + HANDOFF_S]
+    beds = tuple(
+        Bed(sound, start_s, end_s, scene)
+        for (start_s, sound, scene), end_s in zip(changes, ends, strict=True)
+    )
+    return Timeline(index, chapter, tuple(lines), beds, length_s)
 
 
 def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
