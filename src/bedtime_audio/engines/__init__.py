@@ -35,6 +35,16 @@ class SpeechEngine(Protocol):
         ...
 
 
+def package_version(name: str) -> str:
+    """An installed package's version, for engine versions (and so cache keys)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "missing"
+
+
 def _pyttsx3(threads: int | None) -> SpeechEngine:
     from .pyttsx3 import Pyttsx3Engine
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-from importlib import metadata
 from typing import Any, Literal
 
 import numpy as np
@@ -18,7 +17,7 @@ from ..audio import Audio
 from ..errors import DependencyError, EngineError
 from ..model import Voice
 from ..text import normalize_text, split_sentences
-from . import VoiceInfo
+from . import VoiceInfo, package_version
 
 RATE_HZ = 24_000
 SPIN = "0"
@@ -56,7 +55,7 @@ class KokoroEngine:
         self._kokoro: Any = None
         self._lock = threading.Lock()
         self.version = (
-            f"kokoro-onnx-{_package_version('kokoro-onnx')}"
+            f"kokoro-onnx-{package_version('kokoro-onnx')}"
             f"+kokoro-v1.0-int8-{MODEL_SHA256[:12]}+{VOICES_PACKAGE}"
         )
 
@@ -168,10 +167,3 @@ def _load(threads: int) -> Any:
         raise EngineError(
             f"kokoro: could not load {model_path} ({exc}); run 'make setup'"
         ) from None
-
-
-def _package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "missing"

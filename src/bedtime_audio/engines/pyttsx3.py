@@ -15,7 +15,7 @@ from typing import Any
 from ..audio import Audio
 from ..errors import BedtimeError, DependencyError, EngineError
 from ..model import Voice
-from . import VoiceInfo
+from . import VoiceInfo, package_version
 
 NATURAL_WPM = 175
 """eSpeak NG's own pace; Voice.speed scales it."""
@@ -31,7 +31,7 @@ class Pyttsx3Engine:
 
     def __init__(self) -> None:
         self._driver: Any = None
-        self.version = f"pyttsx3-{_package_version('pyttsx3')}+espeak-ng-{_espeak_version()}"
+        self.version = f"pyttsx3-{package_version('pyttsx3')}+espeak-ng-{_espeak_version()}"
 
     def voices(self) -> tuple[VoiceInfo, ...]:
         """English eSpeak NG voices with the female and male variants that make them distinct."""
@@ -142,15 +142,6 @@ def _read_complete_wav(path: Path) -> Audio | None:
             pass
         time.sleep(0.02)
     return None
-
-
-def _package_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "missing"
 
 
 def _espeak_version() -> str:
