@@ -20,10 +20,17 @@ from . import VoiceInfo, package_version
 NATURAL_WPM = 175
 """eSpeak NG's own pace; Voice.speed scales it."""
 RATE_HZ = 22050
-_FILE_WAIT_S = 10.0
+_FILE_WAIT_S = 30.0
 
 _LANGUAGES = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland")
 _VARIANTS = {"f": ("f1", "f2", "f3", "f4", "f5"), "m": ("m1", "m2", "m3", "m4", "m5", "m6", "m7")}
+
+
+_ATTEMPTS = 3
+
+
+class _NoAudio(EngineError):
+    """eSpeak NG finished without writing the file: worth another try in a fresh process."""
 
 
 class Pyttsx3Engine:
@@ -50,6 +57,16 @@ class Pyttsx3Engine:
         if not text.strip():
             raise EngineError("pyttsx3: nothing to say (empty text)")
         self._engine_module()
+        outcome: Audio | BedtimeError = EngineError("pyttsx3: not spoken")
+        for _attempt in range(_ATTEMPTS):  # a retry is a new child: never a second utterance
+            outcome = self._in_child(text, voice)
+            if isinstance(outcome, Audio) or not isinstance(outcome, _NoAudio):
+                break
+        if isinstance(outcome, BedtimeError):
+            raise outcome
+        return outcome
+
+    def _in_child(self, text: str, voice: Voice) -> Audio | BedtimeError:
         receiver, sender = multiprocessing.Pipe(duplex=False)
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
@@ -63,23 +80,21 @@ class Pyttsx3Engine:
         finally:
             child.join()
             receiver.close()
-        if isinstance(outcome, BedtimeError):
-            raise outcome
         return outcome
 
     def _synthesize_here(self, text: str, voice: Voice) -> Audio:
+        """One utterance: one save_to_file per runAndWait (several queued calls keep only the
+        last file), then wait for the file, which can appear after runAndWait returns."""
         engine = self._engine()
         self._configure(engine, voice)
         with tempfile.TemporaryDirectory(prefix="bedtime-espeak-") as tmp:
             target = Path(tmp) / "line.wav"
-            # One save_to_file per runAndWait: several queued calls keep only the last file.
-            for _attempt in range(2):
-                engine.save_to_file(text, str(target))
-                engine.runAndWait()
-                audio = _read_complete_wav(target)
-                if audio is not None:
-                    return audio
-        raise EngineError(f"pyttsx3: eSpeak NG wrote no audio for {text[:40]!r}")
+            engine.save_to_file(text, str(target))
+            engine.runAndWait()
+            audio = _read_complete_wav(target)
+        if audio is None:
+            raise _NoAudio(f"pyttsx3: eSpeak NG wrote no audio for {text[:40]!r}")
+        return audio
 
     @staticmethod
     def _engine_module() -> Any:
