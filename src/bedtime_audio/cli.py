@@ -220,7 +220,8 @@ def voices(engine: str | None, sample: Path | None, voices_path: Path | None) ->
             for info in load_engine(name).voices():
                 click.echo(f"{name:8s} {info.voice_id:22s} {info.gender:6s} {info.language}")
         return
-    from .render import RenderOptions, audition, prepare
+    from .preview import audition
+    from .render import RenderOptions, prepare
 
     report = Reporter(quiet=False, verbose=False)
     loaded = load_engine(_pick_engine(engine, False, report))
@@ -260,8 +261,9 @@ def preview(
     play: bool | None,
 ) -> None:
     """Render one chapter, scene or line of SCRIPT, with its soundscape, to a WAV."""
-    from .render import RenderOptions, Selection, prepare
-    from .render import preview as render_preview
+    from .preview import Selection
+    from .preview import preview as render_preview
+    from .render import RenderOptions, prepare
 
     report = Reporter(quiet=False, verbose=False)
     name = _pick_engine(engine, draft, report)

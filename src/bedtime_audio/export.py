@@ -19,6 +19,7 @@ from typing import IO
 
 import numpy as np
 
+from .artifacts import StoryInfo, Written, ffmetadata, render_report, transcript
 from .audio import Audio
 from .errors import DependencyError, ExportError
 from .mix import HANDOFF_S, RATE_HZ, Placed
@@ -58,15 +59,6 @@ class Section:
     """The synthetic presets' share of the bed's power, averaged over the section."""
     stems: Mapping[str, Audio] = field(default_factory=dict)
     """Optional tracks for a producer's DAW (voice, bed), at the master's gain, unlimited."""
-
-
-@dataclass(frozen=True)
-class StoryInfo:
-    slug: str
-    title: str
-    author: str | None
-    description: str | None
-    engine: str
 
 
 def require_ffmpeg() -> str:
@@ -124,18 +116,6 @@ def export(
         for name in output_names(story.slug, stems):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
-
-
-@dataclass(frozen=True)
-class Written:
-    """A section as placed in the story: where it starts, and its lines in story time."""
-
-    title: str
-    start_s: float
-    end_s: float
-    lines: tuple[tuple[Placed, float], ...]
-    loudness_lufs: float
-    synthetic_share: float
 
 
 @contextmanager
@@ -264,61 +244,6 @@ def write_wav(audio: Audio, path: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _escape(value: str) -> str:
-    return re.sub(r"([=;#\\\n])", r"\\\1", value)
-
-
-def ffmetadata(story: StoryInfo, written: list[Written]) -> str:
-    """ffmpeg's metadata file: story tags and one [CHAPTER] per section, in milliseconds."""
-    tags = {
-        "title": story.title,
-        "album": story.title,
-        "artist": story.author or "bedtime-audio",
-        "genre": "Audiobook",
-        "comment": story.description or "",
-    }
-    lines = [";FFMETADATA1", *(f"{key}={_escape(value)}" for key, value in tags.items() if value)]
-    for part in written:
-        lines += [
-            "",
-            "[CHAPTER]",
-            "TIMEBASE=1/1000",
-            f"START={round(part.start_s * 1000)}",
-            f"END={round(part.end_s * 1000)}",
-            f"title={_escape(part.title)}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _timestamp(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
-
-
-def speaker_name(speaker: str) -> str:
-    return speaker.replace("_", " ").replace("-", " ").title()
-
-
-def transcript(written: list[Written]) -> str:
-    """WebVTT: one cue per spoken line, with the speaker as a voice span."""
-    cues = ["WEBVTT", ""]
-    number = 0
-    for part in written:
-        for placed, offset in part.lines:
-            number += 1
-            text = placed.speech.text.replace("\n", " ").replace("-->", "->")
-            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            cues += [
-                str(number),
-                f"{_timestamp(offset + placed.start_s)} --> {_timestamp(offset + placed.end_s)}",
-                f"<v {speaker_name(placed.speech.speaker)}>{text}",
-                "",
-            ]
-    return "\n".join(cues)
-
-
 def measure_encoded(ffmpeg: str, path: Path) -> dict[str, float]:
     """Loudness of the encoded file as a listener's player decodes it (ffmpeg's EBU R128)."""
     result = subprocess.run(
@@ -350,36 +275,3 @@ def measure_encoded(ffmpeg: str, path: Path) -> dict[str, float]:
             raise ExportError(f"could not measure the loudness of {path.name}")
         figures[key] = float(found.group(1))
     return figures
-
-
-def render_report(story: StoryInfo, written: list[Written], loudness: dict[str, float]) -> dict:
-    return {
-        "title": story.title,
-        "slug": story.slug,
-        "engine": story.engine,
-        "duration_s": round(written[-1].end_s, 3),
-        "loudness": loudness,
-        "chapters": [
-            {
-                "title": part.title,
-                "start_s": round(part.start_s, 3),
-                "end_s": round(part.end_s, 3),
-                "loudness_lufs": round(part.loudness_lufs, 2),
-                "synthetic_share": round(part.synthetic_share, 3),
-            }
-            for part in written
-        ],
-        "lines": [
-            {
-                "chapter": part.title,
-                "speaker": placed.speech.speaker,
-                "voice": placed.clip.voice.voice_id,
-                "speed": placed.clip.voice.speed,
-                "text": placed.speech.text,
-                "start_s": round(offset + placed.start_s, 3),
-                "end_s": round(offset + placed.end_s, 3),
-            }
-            for part in written
-            for placed, offset in part.lines
-        ],
-    }

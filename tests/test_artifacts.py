@@ -1,6 +1,6 @@
 """The text artifacts, pinned whole: ffmpeg's chapter file and the WebVTT transcript."""
 
-from bedtime_audio.export import StoryInfo, Written, ffmetadata, transcript
+from bedtime_audio.artifacts import StoryInfo, Written, ffmetadata, transcript
 from bedtime_audio.mix import Placed
 from bedtime_audio.model import Speech, Voice
 from bedtime_audio.synth import Clip

@@ -1,0 +1,97 @@
+"""Partial renders for the producer's loop: one chapter, scene or line with its bed, and
+auditions of a story's cast."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from .casting import Plan
+from .engines import SpeechEngine
+from .errors import BedtimeError
+from .export import write_wav
+from .master import gain_to_target, master
+from .mix import mix_chapter, plan_chapter
+from .model import Chapter, Speech
+from .render import RenderOptions, Report
+from .synth import synthesize
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A part of a story to preview: a chapter, optionally one scene, optionally one line
+    (1-based, as a producer counts)."""
+
+    chapter: int
+    scene: int | None = None
+    line: int | None = None
+
+
+def preview(
+    plan: Plan,
+    engine: SpeechEngine,
+    options: RenderOptions,
+    selection: Selection,
+    out_path: Path,
+    report: Report,
+) -> Path:
+    """Render just the selected part, with its soundscape, mastered, to a WAV file."""
+    index, chapter = _select(plan, selection)
+    spoken = [line for scene in chapter.scenes for line in scene.lines if isinstance(line, Speech)]
+    bank = synthesize(plan, engine, options.lines, options.jobs, report, only=set(spoken))
+    count = len(plan.script.chapters)
+    timeline = plan_chapter(chapter, index, count, plan.script.pacing, bank)
+    mixed = mix_chapter(timeline, options.lines, plan.script.slug).mixed
+    write_wav(master(mixed, gain_to_target(mixed, options.target_lufs)), out_path)
+    return out_path
+
+
+def _select(plan: Plan, selection: Selection) -> tuple[int, Chapter]:
+    """The chapter, cut down to the selected scene and line."""
+    chapters = plan.script.chapters
+    where = plan.script.path
+    if not 1 <= selection.chapter <= len(chapters):
+        raise BedtimeError(
+            f"{where}: there is no chapter {selection.chapter} (the story has {len(chapters)})"
+        )
+    chapter = chapters[selection.chapter - 1]
+    scenes = chapter.scenes
+    if selection.scene is not None:
+        if not 1 <= selection.scene <= len(scenes):
+            raise BedtimeError(
+                f"{where}: chapter {selection.chapter} has no scene "
+                f"{selection.scene} (it has {len(scenes)})"
+            )
+        scene = scenes[selection.scene - 1]
+        if selection.line is not None:
+            if not 1 <= selection.line <= len(scene.lines):
+                raise BedtimeError(
+                    f"{where}: that scene has no line {selection.line} (it has {len(scene.lines)})"
+                )
+            scene = dataclasses.replace(scene, lines=(scene.lines[selection.line - 1],))
+        scenes = (scene,)
+    elif selection.line is not None:
+        raise BedtimeError("--line needs --scene")
+    return selection.chapter - 1, dataclasses.replace(chapter, scenes=scenes)
+
+
+def audition(
+    plan: Plan, engine: SpeechEngine, options: RenderOptions, report: Report
+) -> list[Path]:
+    """Each speaker's first line in their cast voice, levelled, one WAV per speaker, so a
+    producer can compare the voices of a story side by side."""
+    firsts: dict[str, Speech] = {}
+    for speech in plan.script.speeches:
+        firsts.setdefault(speech.speaker, speech)
+    bank = synthesize(plan, engine, options.lines, options.jobs, report, only=set(firsts.values()))
+    paths = []
+    for speaker, speech in firsts.items():
+        clip = bank.clips[speech]
+        audio = options.lines.get(clip.key)
+        if audio is None:
+            raise BedtimeError(f"the line of '{speaker}' vanished from {options.lines.root}")
+        path = options.out_dir / f"{speaker}.wav"
+        write_wav(audio.gain(clip.gain_db).conform(44100, 2), path)
+        paths.append(path)
+    return paths
