@@ -108,3 +108,15 @@ def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
 
 def master(audio: Audio, gain_db: float, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
     return limit(audio.gain(gain_db), ceiling_dbtp)
+
+
+def master_to_target(audio: Audio, target_lufs: float = TARGET_LUFS) -> tuple[Audio, float]:
+    """Gain to the target and limit; the limiter takes a little loudness away, so measure
+    again and correct once. Returns the master and the gain applied."""
+    gain_db = gain_to_target(audio, target_lufs)
+    mastered = master(audio, gain_db)
+    shortfall_db = gain_to_target(mastered, target_lufs)
+    if abs(shortfall_db) > 0.1:
+        gain_db += shortfall_db
+        mastered = master(audio, gain_db)
+    return mastered, gain_db

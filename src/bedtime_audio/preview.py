@@ -11,7 +11,7 @@ from .casting import Plan
 from .engines import SpeechEngine
 from .errors import BedtimeError
 from .export import write_wav
-from .master import gain_to_target, master
+from .master import master_to_target
 from .mix import mix_chapter, plan_chapter
 from .model import Chapter, Speech
 from .render import RenderOptions, Report
@@ -43,7 +43,7 @@ def preview(
     count = len(plan.script.chapters)
     timeline = plan_chapter(chapter, index, count, plan.script.pacing, bank)
     mixed = mix_chapter(timeline, options.lines, plan.script.slug).mixed
-    write_wav(master(mixed, gain_to_target(mixed, options.target_lufs)), out_path)
+    write_wav(master_to_target(mixed, options.target_lufs)[0], out_path)
     return out_path
 
 

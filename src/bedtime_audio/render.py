@@ -27,10 +27,10 @@ from .export import (
 from .master import (
     TARGET_LUFS,
     block_powers,
-    gain_to_target,
     integrated_lufs,
     loudness_lufs,
     master,
+    master_to_target,
 )
 from .mix import HANDOFF_S, Timeline, mix_chapter, mix_tail, plan_chapter
 from .script import parse_script
@@ -219,10 +219,10 @@ def _mixed(
         fade_s = max(MIN_TAIL_FADE_S, part.length_s / 4)
         mixed = mix_tail(bed, part.length_s, fade_s, slug)
         gain_db = previous_gain_db
+        audio = master(mixed.mixed, gain_db)
     else:
         mixed = mix_chapter(part.timeline, options.lines, slug)
-        gain_db = gain_to_target(mixed.mixed, options.target_lufs)
-    audio = master(mixed.mixed, gain_db)
+        audio, gain_db = master_to_target(mixed.mixed, options.target_lufs)
     options.chapters.put(part.key, audio, {"gain_db": gain_db})
     for stem in _stems(options):
         options.chapters.put(f"{part.key}-{stem}", getattr(mixed, stem).gain(gain_db))
