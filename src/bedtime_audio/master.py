@@ -10,7 +10,7 @@ from scipy.signal import lfilter, lfilter_zi, resample_poly
 from .audio import Audio
 
 TARGET_LUFS = -20.0
-CEILING_DBTP = -2.5
+CEILING_DBTP = -3.0
 """Ceiling before encoding: AAC and MP3 overshoot, and the files must stay under -1.5 dBTP."""
 _OVERSAMPLE = 4
 _BLOCK_FRAMES = 1 << 20

@@ -12,18 +12,20 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-import pyloudnorm
 
 from .audio import Audio
 from .cache import AudioCache, line_key
 from .casting import Plan
 from .engines import SpeechEngine, load_engine
 from .errors import EngineError
+from .master import block_powers, integrated_lufs
 from .model import Speech, Voice
 from .text import normalize_text
 
 SPEECH_LUFS = -18.0
 """Every speaker's loudness in the mix, before mastering (duplicated to both channels)."""
+MOMENT_HEADROOM_LU = 6.0
+"""No line's loudest moment (400 ms) stands more than this above the speech level."""
 _MIN_MEASURE_S = 0.5
 
 Report = Callable[[str], None]
@@ -165,13 +167,17 @@ def _clock(seconds: float) -> str:
 
 
 def level_gain_db(audio: Audio) -> float:
-    """The gain that brings a mono line, heard on both channels, to SPEECH_LUFS.
+    """The gain that brings a mono line, heard on both channels, to SPEECH_LUFS — or lower,
+    if its loudest 400 ms would then stand more than MOMENT_HEADROOM_LU above that.
 
     A line shorter than a loudness block is measured repeated end to end (its own sound, not
     padded silence). A line each is levelled alone, so one edit leaves the others' levels be."""
     samples = audio.samples
     if audio.duration_s < _MIN_MEASURE_S:
         samples = np.tile(samples, (1, int(np.ceil(_MIN_MEASURE_S / audio.duration_s))))
-    stereo = np.repeat(samples, 2, axis=0).T.astype(np.float64)
-    loudness = pyloudnorm.Meter(audio.rate_hz).integrated_loudness(stereo)
-    return float(SPEECH_LUFS - loudness) if np.isfinite(loudness) else 0.0
+    powers = block_powers(Audio(np.repeat(samples, 2, axis=0), audio.rate_hz))
+    loudness = integrated_lufs(powers)
+    if not np.isfinite(loudness):
+        return 0.0
+    loudest = -0.691 + 10 * np.log10(powers.max())
+    return float(min(SPEECH_LUFS - loudness, SPEECH_LUFS + MOMENT_HEADROOM_LU - loudest))
