@@ -12,6 +12,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..audio import Audio
 from ..errors import BedtimeError, DependencyError, EngineError
 from ..model import Voice
@@ -26,7 +28,8 @@ _LANGUAGES = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland")
 _VARIANTS = {"f": ("f1", "f2", "f3", "f4", "f5"), "m": ("m1", "m2", "m3", "m4", "m5", "m6", "m7")}
 
 
-_ATTEMPTS = 3
+_ATTEMPTS = 4
+"""Takes of a line until two agree: a render must not depend on one take's timing."""
 
 
 class _NoAudio(EngineError):
@@ -57,14 +60,17 @@ class Pyttsx3Engine:
         if not text.strip():
             raise EngineError("pyttsx3: nothing to say (empty text)")
         self._engine_module()
-        outcome: Audio | BedtimeError = EngineError("pyttsx3: not spoken")
-        for _attempt in range(_ATTEMPTS):  # a retry is a new child: never a second utterance
+        takes: list[Audio] = []
+        for _attempt in range(_ATTEMPTS):  # each take is a first utterance in a new process
             outcome = self._in_child(text, voice)
-            if isinstance(outcome, Audio) or not isinstance(outcome, _NoAudio):
-                break
-        if isinstance(outcome, BedtimeError):
-            raise outcome
-        return outcome
+            if isinstance(outcome, _NoAudio):
+                continue
+            if isinstance(outcome, BedtimeError):
+                raise outcome
+            if any(np.array_equal(outcome.samples, take.samples) for take in takes):
+                return outcome
+            takes.append(outcome)
+        raise EngineError(f"pyttsx3: eSpeak NG gave no two equal takes of {text[:40]!r}")
 
     def _in_child(self, text: str, voice: Voice) -> Audio | BedtimeError:
         receiver, sender = multiprocessing.Pipe(duplex=False)
