@@ -84,7 +84,15 @@ def synthesize(
         for speech, voice, spoken in line_jobs(plan)
         if only is None or speech in only
     ]
-    missing = {key: (spoken, voice) for _s, voice, spoken, key in work if cache.get(key) is None}
+    measured: dict[str, tuple[float, float]] = {}  # key → (duration_s, gain_db), one read each
+    missing: dict[str, tuple[str, Voice]] = {}
+    for _speech, voice, spoken, key in work:
+        if key not in measured and key not in missing:
+            cached = cache.get(key)
+            if cached is None:
+                missing[key] = (spoken, voice)
+            else:
+                measured[key] = (cached.duration_s, level_gain_db(cached))
     # Longest first, so the workers finish together.
     order = sorted(missing, key=lambda key: -len(missing[key][0]))
     started = time.monotonic()
@@ -95,10 +103,12 @@ def synthesize(
                 f"{plan.script.slug}: spoke {done}/{len(missing)} lines "
                 f"({len(work) - len(missing)} cached), about {_clock(left_s)} to go"
             )
-    clips = {}
-    for speech, voice, spoken, key in work:
+    for key in missing:
         audio = load_clip(cache, key)
-        clips[speech] = Clip(key, voice, spoken, audio.duration_s, level_gain_db(audio))
+        measured[key] = (audio.duration_s, level_gain_db(audio))
+    clips = {
+        speech: Clip(key, voice, spoken, *measured[key]) for speech, voice, spoken, key in work
+    }
     return SpeechBank(
         MappingProxyType(clips), synthesized=len(missing), cached=len(work) - len(missing)
     )
