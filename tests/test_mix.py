@@ -11,6 +11,7 @@ from bedtime_audio.cache import AudioCache
 from bedtime_audio.master import loudness_lufs
 from bedtime_audio.mix import (
     DUCK_DB,
+    GRID_FRAMES,
     HANDOFF_S,
     LEAD_IN_S,
     LEAD_OUT_S,
@@ -50,7 +51,10 @@ def test_timeline_places_lines_with_pauses(tmp_path: Path) -> None:
     timeline = plan_chapter(chapter, 0, 1, pacing, bank_of([a, b, c], AudioCache(tmp_path)))
     starts = [p.start_s for p in timeline.lines]
     assert starts == pytest.approx([LEAD_IN_S, LEAD_IN_S + 3.0, LEAD_IN_S + 3.0 + 2 + 4 + 3])
-    assert timeline.length_s == pytest.approx(starts[-1] + 2.0 + LEAD_OUT_S)
+    # the lead-out, rounded up so the next chapter starts on the grid
+    grid_s = GRID_FRAMES / RATE_HZ
+    assert 0 <= timeline.length_s - (starts[-1] + 2.0 + LEAD_OUT_S) < grid_s
+    assert round(timeline.length_s * RATE_HZ) % GRID_FRAMES == 0
     boundary = LEAD_IN_S + 3.0 + 2 + 4 + 1.5
     assert [(bed.soundscape, bed.start_s) for bed in timeline.beds] == [
         (RAIN, 0.0),

@@ -1,5 +1,5 @@
-"""Content-addressed stores of audio — synthesized lines and mixed chapters — that any number
-of renders may share: entries are written atomically and checked when read."""
+"""Content-addressed stores — synthesized lines, mixed chapters, encoded stretches of a story —
+that any number of renders may share: entries are written atomically and checked when read."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ import numpy as np
 from .audio import Audio
 from .model import Voice
 
-_MAGIC = b"BTA2"
+_MAGIC = b"BTA3"
 _DIGEST_BYTES = 32
+STORES = ("lines", "chapters", "encoded")
+"""The folders under the cache directory."""
 
 
 def default_cache_dir() -> Path:
@@ -47,22 +49,20 @@ def line_key(engine: str, engine_version: str, voice: Voice, text: str) -> str:
 class Entry:
     audio: Audio
     meta: dict[str, Any]
-    """Small facts stored with the audio (a chapter's mastering gain, say)."""
+    """Small facts stored with the audio (a chapter's loudness, say)."""
 
 
 @dataclass(frozen=True)
-class AudioCache:
+class Store:
+    """Blobs with a little JSON beside them, by key: each file carries the sha256 of its
+    contents, so a truncated or damaged entry reads as missing and is made again."""
+
     root: Path
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.clip"
 
-    def get(self, key: str) -> Audio | None:
-        """The stored audio, or None when it is missing, truncated or corrupt."""
-        entry = self.entry(key)
-        return entry.audio if entry else None
-
-    def entry(self, key: str) -> Entry | None:
+    def read(self, key: str) -> tuple[dict[str, Any], bytes] | None:
         path = self._path(key)
         try:
             blob = path.read_bytes()
@@ -72,22 +72,12 @@ class AudioCache:
         if blob[:4] != _MAGIC or hashlib.sha256(payload).digest() != digest:
             return None
         os.utime(path)  # recently used: kept by `bedtime cache prune`
-        rate_hz = int.from_bytes(payload[:4], "little")
-        meta_bytes = int.from_bytes(payload[4:8], "little")
-        meta = json.loads(payload[8 : 8 + meta_bytes])
-        samples = np.load(io.BytesIO(payload[8 + meta_bytes :]), allow_pickle=False)
-        return Entry(Audio(samples, rate_hz), meta)
+        meta_bytes = int.from_bytes(payload[:4], "little")
+        return json.loads(payload[4 : 4 + meta_bytes]), payload[4 + meta_bytes :]
 
-    def put(self, key: str, audio: Audio, meta: dict[str, Any] | None = None) -> None:
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(audio.samples), allow_pickle=False)
+    def write(self, key: str, data: bytes, meta: dict[str, Any] | None = None) -> None:
         meta_json = json.dumps(meta or {}, sort_keys=True).encode()
-        payload = (
-            audio.rate_hz.to_bytes(4, "little")
-            + len(meta_json).to_bytes(4, "little")
-            + meta_json
-            + buffer.getvalue()
-        )
+        payload = len(meta_json).to_bytes(4, "little") + meta_json + data
         write_atomic(self._path(key), _MAGIC + hashlib.sha256(payload).digest() + payload)
 
     def entries(self) -> list[Path]:
@@ -104,6 +94,28 @@ class AudioCache:
                 path.unlink(missing_ok=True)
                 files, removed = files + 1, removed + stat.st_size
         return files, removed
+
+
+class AudioCache(Store):
+    """A store of audio: synthesized lines, mixed chapters."""
+
+    def get(self, key: str) -> Audio | None:
+        """The stored audio, or None when it is missing, truncated or corrupt."""
+        entry = self.entry(key)
+        return entry.audio if entry else None
+
+    def entry(self, key: str) -> Entry | None:
+        found = self.read(key)
+        if found is None:
+            return None
+        meta, data = found
+        samples = np.load(io.BytesIO(data), allow_pickle=False)
+        return Entry(Audio(samples, meta.pop("rate_hz")), meta)
+
+    def put(self, key: str, audio: Audio, meta: dict[str, Any] | None = None) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(audio.samples), allow_pickle=False)
+        self.write(key, buffer.getvalue(), {**(meta or {}), "rate_hz": audio.rate_hz})
 
 
 def write_atomic(path: Path, data: bytes) -> None:

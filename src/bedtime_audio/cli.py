@@ -330,17 +330,17 @@ def analyze(file: Path, plot: Path | None) -> None:
 
 @main.group()
 def cache() -> None:
-    """The caches of synthesized lines and mixed chapters."""
+    """The caches of synthesized lines, mixed chapters and encoded audio."""
 
 
 @cache.command("info")
 def cache_info() -> None:
     """Where the caches are, how many entries, how big."""
-    from .cache import AudioCache
+    from .cache import STORES, Store
 
     root = default_cache_dir()
-    for name in ("lines", "chapters"):
-        entries = AudioCache(root / name).entries()
+    for name in STORES:
+        entries = Store(root / name).entries()
         size_mb = sum(path.stat().st_size for path in entries) / 1e6
         click.echo(f"{name:9s} {len(entries):6d} entries {size_mb:10.1f} MB  {root / name}")
 
@@ -357,9 +357,9 @@ def cache_info() -> None:
 @click.option("--all", "everything", is_flag=True, help="Remove every entry.")
 def cache_prune(days: float, everything: bool) -> None:
     """Remove cache entries that no render has used lately."""
-    from .cache import AudioCache
+    from .cache import STORES, Store
 
     root = default_cache_dir()
-    for name in ("lines", "chapters"):
-        files, size = AudioCache(root / name).prune(0.0 if everything else days * 86400)
+    for name in STORES:
+        files, size = Store(root / name).prune(0.0 if everything else days * 86400)
         click.echo(f"{name:9s} removed {files} entries, {size / 1e6:.1f} MB")

@@ -4,6 +4,8 @@ render.json, all written under temporary names and renamed into place only when 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -11,9 +13,8 @@ import shutil
 import subprocess
 import tempfile
 import wave
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -21,44 +22,66 @@ import numpy as np
 
 from .artifacts import StoryInfo, Written, ffmetadata, render_report, transcript
 from .audio import Audio
+from .cache import Store
 from .errors import DependencyError, ExportError
-from .mix import HANDOFF_S, RATE_HZ, Placed
+from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
 
 _EMIT_FRAMES = 1 << 16
 _QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
-_RAW_INPUT = ("-f", "f32le", "-ar", str(RATE_HZ), "-ac", "2", "-i", "pipe:0")
-_FLAC = ["-c:a", "flac", "-f", "flac"]
-FORMATS = {
-    "m4b": [
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "mp4",
-        "-brand",
-        "M4B ",
-        "-movflags",
-        "+faststart",
-    ],
-    "mp3": ["-c:a", "libmp3lame", "-q:a", "2", "-id3v2_version", "4", "-f", "mp3"],
+_RAW_INPUT = ("-f", "f32le", "-ar", str(RATE_HZ), "-ac", str(CHANNELS), "-i", "pipe:0")
+_AAC = ("-c:a", "aac", "-b:a", "128k", "-f", "adts")
+_MP3 = ("-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3")
+_FLAC = ("-c:a", "flac", "-f", "flac")
+_CONTAINERS = {
+    "m4b": (
+        *("-f", "mp4", "-brand", "M4B ", "-movflags", "+faststart"),
+        *("-metadata:s:a:0", "handler_name=bedtime-audio"),
+    ),
+    "mp3": ("-f", "mp3", "-id3v2_version", "4"),
 }
+FORMATS = tuple(_CONTAINERS)
+STEMS = ("voice", "bed")
+
+_AAC_FRAME = GRID_FRAMES
+"""Samples per AAC frame; chapters start on this grid."""
+_PRE_ROLL = 512 * _AAC_FRAME
+"""Audio encoded before each stretch of the M4B and thrown away: a fresh AAC encoder takes a
+few seconds for its rate control to settle where one long encode would be."""
+_POST_ROLL = 8 * _AAC_FRAME
+"""Audio encoded after it: the last kept frame's window and the encoder's look-ahead."""
 
 
 @dataclass(frozen=True)
 class Section:
-    """A mastered chapter ready to be written: its audio runs `handoff_s` past its end."""
+    """A mastered chapter (or the tail) as the story places it; its audio runs `handoff_s`
+    past its end, under the next section's start."""
 
     title: str
-    audio: Audio
+    key: str
+    """Names the section's audio: the same key, the same samples."""
     length_s: float
     handoff_s: float
     lines: tuple[Placed, ...]
-    loudness_lufs: float
     synthetic_share: float
     """The synthetic presets' share of the bed's power, averaged over the section."""
-    stems: Mapping[str, Audio] = field(default_factory=dict)
-    """Optional tracks for a producer's DAW (voice, bed), at the master's gain, unlimited."""
+
+    @property
+    def frames(self) -> int:
+        return round((self.length_s + self.handoff_s) * RATE_HZ)
+
+    @property
+    def handoff_frames(self) -> int:
+        return round(self.handoff_s * RATE_HZ)
+
+
+@dataclass(frozen=True)
+class Mastered:
+    """A section's audio, loaded when the export comes to it."""
+
+    tracks: Mapping[str, Audio]
+    """"mix", and with stems "voice" and "bed" (at the master's gain, before the limiter)."""
+    loudness_lufs: float
+    """Of the mix."""
 
 
 def require_ffmpeg() -> str:
@@ -68,9 +91,6 @@ def require_ffmpeg() -> str:
             "ffmpeg is not installed: run 'sudo apt-get install ffmpeg' (or 'make setup')"
         )
     return path
-
-
-STEMS = ("voice", "bed")
 
 
 def output_names(slug: str, stems: bool = False) -> list[str]:
@@ -90,78 +110,202 @@ def is_current(folder: Path, slug: str, inputs: str, stems: bool = False) -> boo
 
 
 def export(
-    sections: Iterable[Section], story: StoryInfo, out_dir: Path, inputs: str, stems: bool = False
+    sections: Sequence[Section],
+    load: Callable[[Section], Mastered],
+    story: StoryInfo,
+    *,
+    out_dir: Path,
+    inputs: str,
+    encoded: Store,
+    stems: bool = False,
 ) -> float:
     """Encode the story and write its files into out_dir/<slug>/; returns its duration.
 
-    `inputs` names everything the render was made from; render.json keeps it. With stems, the
-    voice and the bed are written as FLAC too."""
+    Sections are loaded one at a time and overlap-added into one stream. The MP3 (and the
+    stems, as FLAC) encode the whole stream; the M4B is spliced from stretches of AAC, one per
+    section, each encoded on its own and kept in `encoded`, so a re-render encodes only the
+    stretches whose sections changed. `inputs` names everything the render was made from;
+    render.json keeps it."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
+    stretches = _stretches(sections, _encoder_id(ffmpeg))
+    stored = {s.key: found[1] for s in stretches if (found := encoded.read(s.key)) is not None}
     with tempfile.TemporaryDirectory(prefix=f".{story.slug}-", dir=folder) as tmp_dir:
         tmp = Path(tmp_dir)
-        outputs = {"mix": FORMATS} | (
-            {stem: {f"{stem}.flac": _FLAC} for stem in STEMS} if stems else {}
-        )
-        with _encoders(ffmpeg, tmp, story.slug, outputs) as sinks:
-            written = _stream(sections, sinks)
+        with _Encoders(ffmpeg, tmp, story.slug) as encoders:
+            sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
+            for stretch in stretches:
+                if stretch.key not in stored:
+                    pipe = encoders.start(f"{stretch.key}.aac", _AAC)
+                    sinks["mix"].append(_Sink(pipe, stretch.start, stretch.end))
+            for stem in STEMS if stems else ():
+                sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
+            loudness = _stream(sections, load, sinks)
+        for stretch in stretches:
+            if stretch.key not in stored:
+                stored[stretch.key] = stretch.kept((tmp / f"{stretch.key}.aac").read_bytes())
+                encoded.write(stretch.key, stored[stretch.key])
+        (tmp / "audio.aac").write_bytes(b"".join(stored[s.key] for s in stretches))
+        written = _placed(sections, loudness)
         _write_metadata(ffmpeg, tmp, story, written)
         (tmp / f"{story.slug}.vtt").write_text(transcript(written), encoding="utf-8")
         report = render_report(story, written, measure_encoded(ffmpeg, tmp / f"{story.slug}.m4b"))
         report["inputs"] = inputs
         (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        for stem in STEMS if stems else ():
-            os.replace(tmp / f"audio.{stem}.flac", tmp / f"{story.slug}.{stem}.flac")
         for name in output_names(story.slug, stems):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
 
 
-@contextmanager
-def _encoders(
-    ffmpeg: str, tmp: Path, slug: str, outputs: Mapping[str, Mapping[str, list[str]]]
-) -> Iterator[dict[str, list[IO[bytes]]]]:
-    """Raw float PCM in, one ffmpeg per file (audio only; chapters and tags come after);
-    outputs maps each track (mix, voice, bed) to its files and their encoder arguments."""
-    with ExitStack() as stack:
-        processes: list[tuple[str, str, subprocess.Popen[bytes]]] = []
-        for track, formats in outputs.items():
-            for ext, args in formats.items():
-                log = stack.enter_context(open(tmp / f"{ext}.log", "wb"))
-                command = [ffmpeg, *_QUIET, *_RAW_INPUT, *args, str(tmp / f"audio.{ext}")]
-                process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
-                processes.append((track, ext, process))
-        try:
-            sinks: dict[str, list[IO[bytes]]] = {track: [] for track in outputs}
-            for track, _ext, process in processes:
-                if process.stdin:
-                    sinks[track].append(process.stdin)
-            yield sinks
-        finally:
-            for _track, _ext, process in processes:
-                if process.stdin:
-                    process.stdin.close()
-            for _track, ext, process in processes:
-                if process.wait() != 0:
-                    message = (tmp / f"{ext}.log").read_text(errors="replace").strip()
-                    raise ExportError(f"ffmpeg could not encode {slug}.{ext}: {message}")
+def _offsets(sections: Sequence[Section]) -> list[int]:
+    """Where each section starts in the story, in frames, and (last) where the story ends."""
+    starts = list(itertools.accumulate((s.frames - s.handoff_frames for s in sections), initial=0))
+    return [*starts[:-1], starts[-2] + sections[-1].frames]
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """A stretch of the story, encoded to AAC on its own: the encoder hears story frames
+    [start, end) and its frames from `skip` on (`count` of them, or all) are spliced in."""
+
+    key: str
+    start: int
+    end: int
+    skip: int
+    count: int | None
+
+    def kept(self, adts: bytes) -> bytes:
+        frames = _adts_frames(adts)[self.skip :]
+        if self.count is not None:
+            if len(frames) < self.count:
+                raise ExportError(f"the AAC encoder gave too few frames for {self.key}")
+            frames = frames[: self.count]
+        return b"".join(frames)
+
+
+def _stretches(sections: Sequence[Section], encoder: str) -> list[_Stretch]:
+    """One stretch per section, its encoder starting just after the crossfade into it and its
+    kept frames _PRE_ROLL later, so each depends on its own section and the next one's start.
+
+    Decoded, the spliced frames overlap-add like those of one long encode: each frame was
+    made from the same samples, by an encoder settled on the audio before it."""
+    offsets = _offsets(sections)
+    total = offsets[-1]
+    cuts = [0]
+    for index in range(1, len(sections)):
+        settled = offsets[index] + sections[index - 1].handoff_frames + _PRE_ROLL
+        cut = -(-settled // _AAC_FRAME) * _AAC_FRAME
+        if cut > cuts[-1] and cut + _POST_ROLL + _AAC_FRAME < total:
+            cuts.append(cut)
+    cuts.append(total)
+    stretches = []
+    for lo, hi in itertools.pairwise(cuts):
+        last = hi == total
+        start = max(0, lo - _PRE_ROLL)
+        end = total if last else hi + _POST_ROLL
+        skip = 0 if lo == 0 else (lo - start) // _AAC_FRAME + 1  # frame 0 is the priming
+        count = None if last else (hi - lo) // _AAC_FRAME + (1 if lo == 0 else 0)
+        heard = [
+            (section.key, offset - start)
+            for section, offset in zip(sections, offsets[:-1], strict=True)
+            if offset < end and offset + section.frames > start
+        ]
+        key = _digest([encoder, end - start, skip, count, heard])
+        stretches.append(_Stretch(key, start, end, skip, count))
+    return stretches
+
+
+def _adts_frames(data: bytes) -> list[bytes]:
+    """Split an ADTS stream into its frames (each carries its own length)."""
+    frames = []
+    at = 0
+    while at < len(data):
+        header = data[at : at + 7]
+        if len(header) < 7 or header[0] != 0xFF or header[1] & 0xF0 != 0xF0:
+            raise ExportError("the AAC encoder wrote something that is not ADTS")
+        length = (header[3] & 0x03) << 11 | header[4] << 3 | header[5] >> 5
+        frames.append(data[at : at + length])
+        at += length
+    return frames
+
+
+def _encoder_id(ffmpeg: str) -> str:
+    """ffmpeg's version and the AAC settings: what decides the encoded frames."""
+    version = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True).stdout
+    return f"{version.splitlines()[0] if version else ffmpeg} {' '.join(_AAC)}"
+
+
+def _digest(parts: list[object]) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+class _Encoders:
+    """ffmpeg processes fed raw float PCM on stdin, each writing one file in tmp; on leaving,
+    every input is closed and every process must have succeeded."""
+
+    def __init__(self, ffmpeg: str, tmp: Path, slug: str) -> None:
+        self.ffmpeg, self.tmp, self.slug = ffmpeg, tmp, slug
+        self.running: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start(self, name: str, args: tuple[str, ...]) -> IO[bytes]:
+        log = open(self.tmp / f"{name}.log", "wb")  # closed in __exit__
+        command = [self.ffmpeg, *_QUIET, *_RAW_INPUT, *args, str(self.tmp / name)]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+        self.running.append((name, process, log))
+        assert process.stdin is not None
+        return process.stdin
+
+    def __enter__(self) -> _Encoders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        failed = []
+        for _name, process, _log in self.running:
+            if process.stdin:
+                process.stdin.close()
+        for name, process, log in self.running:
+            if process.wait() != 0:
+                failed.append(name)
+            log.close()
+        if failed:
+            message = (self.tmp / f"{failed[0]}.log").read_text(errors="replace").strip()
+            raise ExportError(f"ffmpeg could not encode {self.slug} ({failed[0]}): {message}")
+
+
+@dataclass
+class _Sink:
+    """An encoder's input, taking the story's frames [start, end)."""
+
+    pipe: IO[bytes]
+    start: int = 0
+    end: int | None = None
+
+    def write(self, position: int, block: np.ndarray) -> None:
+        """block: interleaved (frames, channels) float32 starting at story frame `position`."""
+        lo = max(0, self.start - position)
+        hi = len(block) if self.end is None else min(len(block), self.end - position)
+        if lo < hi:
+            self.pipe.write(block[lo:hi].tobytes())
+        if self.end is not None and position + len(block) >= self.end:
+            self.pipe.close()  # all it needs: let it finish while the story goes on
 
 
 class _Track:
-    """One stream of the story: sections overlap-added at their handoffs, fed to encoders."""
+    """One stream of the story: sections overlap-added at their handoffs, fed to sinks."""
 
-    def __init__(self, sinks: list[IO[bytes]]) -> None:
+    def __init__(self, sinks: list[_Sink]) -> None:
         self.sinks = sinks
         self.pending: np.ndarray | None = None
+        self.position = 0
 
-    def add(self, samples: np.ndarray, handoff_s: float) -> None:
-        keep = samples.shape[1] - round(handoff_s * RATE_HZ)
+    def add(self, samples: np.ndarray, handoff_frames: int) -> None:
+        keep = samples.shape[1] - handoff_frames
         overlap = 0 if self.pending is None else min(self.pending.shape[1], keep)
         if self.pending is not None:
             self.emit(samples[:, :overlap] + self.pending[:, :overlap])
         self.emit(samples[:, overlap:keep])
-        self.pending = np.array(samples[:, keep:]) if handoff_s else None
+        self.pending = np.array(samples[:, keep:]) if handoff_frames else None
 
     def finish(self) -> None:
         if self.pending is not None:
@@ -169,61 +313,65 @@ class _Track:
 
     def emit(self, block: np.ndarray) -> None:
         for start in range(0, block.shape[1], _EMIT_FRAMES):
-            data = np.ascontiguousarray(block[:, start : start + _EMIT_FRAMES].T, dtype="<f4")
+            part = np.ascontiguousarray(block[:, start : start + _EMIT_FRAMES].T, dtype="<f4")
             for sink in self.sinks:
-                sink.write(data.tobytes())
+                sink.write(self.position, part)
+            self.position += len(part)
 
 
-def _stream(sections: Iterable[Section], sinks: Mapping[str, list[IO[bytes]]]) -> list[Written]:
-    """Overlap-add each section's handoff into the next and feed the encoders."""
+def _stream(
+    sections: Sequence[Section],
+    load: Callable[[Section], Mastered],
+    sinks: Mapping[str, list[_Sink]],
+) -> list[float]:
+    """Load each section in turn and overlap-add it into every track; returns the sections'
+    loudness."""
     tracks = {name: _Track(track_sinks) for name, track_sinks in sinks.items()}
-    written: list[Written] = []
-    start_s = 0.0
+    loudness = []
     for section in sections:
+        mastered = load(section)
         for name, track in tracks.items():
-            audio = section.audio if name == "mix" else section.stems[name]
-            track.add(audio.samples, section.handoff_s)
-        end_s = start_s + section.length_s
-        lines = tuple((placed, start_s) for placed in section.lines)
-        written.append(
-            Written(
-                section.title, start_s, end_s, lines, section.loudness_lufs, section.synthetic_share
-            )
-        )
-        start_s = end_s
-    if tracks["mix"].pending is not None:  # the last chapter's bed fades out past its end
-        written[-1] = dataclasses.replace(written[-1], end_s=written[-1].end_s + HANDOFF_S)
+            audio = mastered.tracks[name]
+            assert audio.frames == section.frames, f"{section.title}: {audio.frames} frames"
+            track.add(audio.samples, section.handoff_frames)
+        loudness.append(mastered.loudness_lufs)
     for track in tracks.values():
         track.finish()
+    return loudness
+
+
+def _placed(sections: Sequence[Section], loudness: list[float]) -> list[Written]:
+    """Each section in story time; the last one's bed fades out past its end."""
+    written = []
+    start_s = 0.0
+    for section, lufs in zip(sections, loudness, strict=True):
+        end_s = start_s + section.length_s
+        lines = tuple((placed, start_s) for placed in section.lines)
+        written.append(Written(section.title, start_s, end_s, lines, lufs, section.synthetic_share))
+        start_s = end_s
+    last = written[-1]
+    written[-1] = dataclasses.replace(last, end_s=last.end_s + sections[-1].handoff_s)
     return written
 
 
 def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written]) -> None:
-    """Remux each encoded file with chapters and tags (no re-encoding)."""
+    """Put the encoded audio in its container with chapters and tags (no re-encoding). The
+    spliced AAC starts with the encoder's priming frame: the M4B's edit list skips it."""
     meta = tmp / "chapters.txt"
     meta.write_text(ffmetadata(story, written), encoding="utf-8")
-    for ext, args in FORMATS.items():
+    sources = {
+        "m4b": ("-itsoffset", f"-{_AAC_FRAME / RATE_HZ:.6f}", "-f", "aac", "-i", "audio.aac"),
+        "mp3": ("-i", "audio.mp3"),
+    }
+    for ext, container in _CONTAINERS.items():
         command = [
             ffmpeg,
             *_QUIET,
-            "-i",
-            str(tmp / f"audio.{ext}"),
-            "-i",
-            str(meta),
-            "-map",
-            "0:a",
-            "-map_metadata",
-            "1",
-            "-map_chapters",
-            "1",
-            "-c",
-            "copy",
-            *args[args.index("-f") :],
-            str(tmp / f"{story.slug}.{ext}"),
+            *sources[ext],
+            *("-i", str(meta), "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"),
+            *("-c", "copy", *container, str(tmp / f"{story.slug}.{ext}")),
         ]
-        if ext == "m4b":
-            command[-1:-1] = ["-metadata:s:a:0", "handler_name=bedtime-audio"]
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
         if result.returncode != 0:
             raise ExportError(f"ffmpeg could not tag {story.slug}.{ext}: {result.stderr.strip()}")
 

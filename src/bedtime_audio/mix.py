@@ -3,10 +3,14 @@
 Every chapter's audio runs HANDOFF_S past its end: the bed fades out there while the next
 chapter's bed fades in over its first HANDOFF_S, so consecutive chapters overlap-add into an
 equal-power crossfade. Only one chapter is ever held in memory.
+
+Chapters start on a grid of GRID_FRAMES (one AAC frame): a chapter's edit then moves the
+chapters after it by whole encoder frames, and their encoded audio can be reused.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +24,7 @@ from .synth import Clip, SpeechBank, load_clip
 
 RATE_HZ = 44100
 CHANNELS = 2
+GRID_FRAMES = 1024
 HANDOFF_S = 8.0
 """Crossfade between chapters, and the bed's fade in at the start of the story."""
 SCENE_CROSSFADE_S = 5.0
@@ -100,7 +105,7 @@ def plan_chapter(
             clip = bank.clips[line]
             lines.append(Placed(line, clip, t, t + clip.duration_s))
             t += clip.duration_s
-    length_s = t + LEAD_OUT_S
+    length_s = math.ceil((t + LEAD_OUT_S) * RATE_HZ / GRID_FRAMES) * GRID_FRAMES / RATE_HZ
     ends = [start_s for start_s, _bed, _scene in changes[1:]] + [length_s + HANDOFF_S]
     beds = tuple(
         Bed(sound, start_s, end_s, scene)

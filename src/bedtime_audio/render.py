@@ -5,33 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .audio import Audio
-from .cache import AudioCache
+from .cache import AudioCache, Store
 from .casting import Casting, Plan, cast, load_voices
 from .engines import SpeechEngine, load_engine
 from .errors import BedtimeError, ScriptErrors
-from .export import (
-    STEMS,
-    Section,
-    StoryInfo,
-    export,
-    is_current,
-    require_ffmpeg,
-)
-from .master import (
-    TARGET_LUFS,
-    block_powers,
-    integrated_lufs,
-    loudness_lufs,
-    master,
-    master_to_target,
-)
+from .export import STEMS, Mastered, Section, StoryInfo, export, is_current, require_ffmpeg
+from .master import TARGET_LUFS, loudness_lufs, master, master_to_target
 from .mix import HANDOFF_S, Timeline, mix_chapter, mix_tail, plan_chapter
 from .script import parse_script
 from .soundscape import synthetic_share
@@ -46,7 +29,8 @@ MIN_TAIL_FADE_S = 30.0
 class RenderOptions:
     out_dir: Path
     cache_dir: Path
-    """Holds lines/ (synthesized speech) and chapters/ (mixed, mastered chapters)."""
+    """Holds lines/ (synthesized speech), chapters/ (mixed, mastered chapters) and encoded/
+    (stretches of AAC)."""
     tail_s: float = 600.0
     """Ambience after the last line; 0 for none."""
     target_lufs: float = TARGET_LUFS
@@ -62,6 +46,10 @@ class RenderOptions:
     @property
     def chapters(self) -> AudioCache:
         return AudioCache(self.cache_dir / "chapters")
+
+    @property
+    def encoded(self) -> Store:
+        return Store(self.cache_dir / "encoded")
 
 
 def prepare(paths: list[Path], voices_path: Path | None, engine: SpeechEngine) -> list[Plan]:
@@ -121,28 +109,26 @@ def render_story(
     spoken_at = time.perf_counter()
     story = StoryInfo(script.slug, script.title, script.author, script.description, engine.name)
     folder = options.out_dir / script.slug
-    parts = _plan_sections(plan, bank, options)
+    planned = _plan_sections(plan, bank, options)
+    sections = [section for section, _timeline in planned]
     inputs = _digest(
-        [
-            engine.name,
-            engine.version,
-            options.target_lufs,
-            CODE_VERSION,
-            *(part.key for part in parts),
-        ]
+        [engine.name, engine.version, options.target_lufs, CODE_VERSION, *(s.key for s in sections)]
     )
     if is_current(folder, script.slug, inputs, options.stems):
         report(f"{script.slug}: up to date")
-        duration_s = parts[-1].start_s + parts[-1].length_s + parts[-1].handoff_s
+        duration_s = sum(s.length_s for s in sections) + sections[-1].handoff_s
         return Rendered(folder, duration_s, 0, bank.cached, spoken_at - started, 0.0, 0.0)
-    report(f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache; mixing")
-    stored: list[_Stored] = []
-    for part in parts:  # the tail takes the last chapter's gain
-        stored.append(_mixed(part, plan, options, stored[-1].gain_db if stored else 0.0, report))
-    mixed_at = time.perf_counter()
-    report(f"{script.slug}: encoding")
-    sections = _level_story(stored, options)
-    duration_s = export(sections, story, options.out_dir, inputs, options.stems)
+    report(f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache")
+    mixer = _Mixer(plan, options, dict((s.key, t) for s, t in planned), report)
+    duration_s = export(
+        sections,
+        mixer.load,
+        story,
+        out_dir=options.out_dir,
+        inputs=inputs,
+        encoded=options.encoded,
+        stems=options.stems,
+    )
     done_at = time.perf_counter()
     report(f"{script.slug}: wrote {folder}")
     return Rendered(
@@ -151,30 +137,18 @@ def render_story(
         bank.synthesized,
         bank.cached,
         spoken_at - started,
-        mixed_at - spoken_at,
-        done_at - mixed_at,
+        mixer.mix_s,
+        done_at - spoken_at - mixer.mix_s,
     )
 
 
-@dataclass(frozen=True)
-class _Part:
-    """A section of the story before mixing: a chapter's timeline, or the tail."""
-
-    key: str
-    """Chapter-cache key: everything that decides how the mixed section sounds."""
-    title: str
-    timeline: Timeline | None
-    """None for the tail."""
-    start_s: float
-    length_s: float
-    handoff_s: float
-    synthetic_share: float
-
-
-def _plan_sections(plan: Plan, bank: SpeechBank, options: RenderOptions) -> list[_Part]:
+def _plan_sections(
+    plan: Plan, bank: SpeechBank, options: RenderOptions
+) -> list[tuple[Section, Timeline | None]]:
+    """The story's sections in order, each with its chapter's timeline (None for the tail).
+    A section's key is everything that decides how it sounds: the chapter-cache key."""
     script, chapters = plan.script, plan.script.chapters
-    parts: list[_Part] = []
-    start_s = 0.0
+    sections: list[tuple[Section, Timeline | None]] = []
     for index, chapter in enumerate(chapters):
         timeline = plan_chapter(chapter, index, len(chapters), script.pacing, bank)
         key = _digest(
@@ -191,89 +165,83 @@ def _plan_sections(plan: Plan, bank: SpeechBank, options: RenderOptions) -> list
         share = sum(
             (bed.end_s - bed.start_s) * synthetic_share(bed.soundscape) for bed in timeline.beds
         ) / (timeline.length_s + HANDOFF_S)
-        parts.append(
-            _Part(key, chapter.title, timeline, start_s, timeline.length_s, HANDOFF_S, share)
-        )
-        start_s += timeline.length_s
+        section = Section(chapter.title, key, timeline.length_s, HANDOFF_S, timeline.lines, share)
+        sections.append((section, timeline))
     if options.tail_s > 0:
         tail_s = max(options.tail_s, HANDOFF_S)
         bed = chapters[-1].scenes[-1].soundscape
-        key = _digest([parts[-1].key, "tail", tail_s, repr(bed)])
-        parts.append(_Part(key, TAIL_TITLE, None, start_s, tail_s, 0.0, synthetic_share(bed)))
-    return parts
+        key = _digest([sections[-1][0].key, "tail", tail_s, repr(bed)])
+        sections.append((Section(TAIL_TITLE, key, tail_s, 0.0, (), synthetic_share(bed)), None))
+    return sections
 
 
-def _mixed(
-    part: _Part, plan: Plan, options: RenderOptions, previous_gain_db: float, report: Report
-) -> _Stored:
-    """A section mixed and brought to the target on its own — or found in the chapter cache.
-    One section is in memory at a time."""
-    slug = plan.script.slug
-    entry = options.chapters.entry(part.key)
-    stems_cached = all(options.chapters.entry(f"{part.key}-{stem}") for stem in _stems(options))
-    if entry is not None and stems_cached:
-        report(f"{slug}: '{part.title}' unchanged")
-        return _Stored(part, entry.meta["gain_db"], block_powers(entry.audio))
-    if part.timeline is None:
-        bed = plan.script.chapters[-1].scenes[-1].soundscape
-        fade_s = max(MIN_TAIL_FADE_S, part.length_s / 4)
-        mixed = mix_tail(bed, part.length_s, fade_s, slug)
-        gain_db = previous_gain_db
-        audio = master(mixed.mixed, gain_db)
-    else:
-        mixed = mix_chapter(part.timeline, options.lines, slug)
-        audio, gain_db = master_to_target(mixed.mixed, options.target_lufs)
-    options.chapters.put(part.key, audio, {"gain_db": gain_db})
-    for stem in _stems(options):
-        options.chapters.put(f"{part.key}-{stem}", getattr(mixed, stem).gain(gain_db))
-    report(f"{slug}: mixed '{part.title}'")
-    return _Stored(part, gain_db, block_powers(audio))
+class _Mixer:
+    """Each section mixed and mastered on its own — or found in the chapter cache — when the
+    export comes to it: one section is in memory at a time, and each is kept as soon as it
+    is mixed, so a render killed part-way resumes from there.
 
+    Every chapter is mastered to the target, so the story lands there too; the tail carries
+    on at the last chapter's gain."""
 
-def _stems(options: RenderOptions) -> tuple[str, ...]:
-    return STEMS if options.stems else ()
+    def __init__(
+        self,
+        plan: Plan,
+        options: RenderOptions,
+        timelines: dict[str, Timeline | None],
+        report: Report,
+    ) -> None:
+        self.plan, self.options, self.timelines, self.report = plan, options, timelines, report
+        self.gain_db = 0.0
+        """The last chapter's mastering gain, for the tail."""
+        self.mix_s = 0.0
 
+    def load(self, section: Section) -> Mastered:
+        found = self._cached(section)
+        if found is None:
+            self._mix(section)
+            found = self._cached(section)
+            if found is None:
+                raise BedtimeError(f"a mixed chapter vanished from {self.options.chapters.root}")
+        else:
+            self.report(f"{self.plan.script.slug}: '{section.title}' unchanged")
+        return found
 
-@dataclass(frozen=True)
-class _Stored:
-    """A mixed, levelled section waiting in the chapter cache for the story's loudness."""
+    def _keys(self, section: Section) -> dict[str, str]:
+        stems = STEMS if self.options.stems else ()
+        return {"mix": section.key} | {stem: f"{section.key}-{stem}" for stem in stems}
 
-    part: _Part
-    gain_db: float
-    powers: np.ndarray
-    """Its loudness gating blocks."""
+    def _cached(self, section: Section) -> Mastered | None:
+        tracks = {}
+        meta: dict[str, float] = {}
+        for name, key in self._keys(section).items():
+            entry = self.options.chapters.entry(key)
+            if entry is None:
+                return None
+            tracks[name] = entry.audio
+            meta |= entry.meta
+        self.gain_db = meta["gain_db"]
+        return Mastered(tracks, meta["loudness_lufs"])
 
-
-def _level_story(stored: list[_Stored], options: RenderOptions) -> Iterator[Section]:
-    """Nudge every chapter by one gain so the whole story, tail included, lands on target."""
-    powers = np.concatenate([item.powers for item in stored])
-    offset_db = options.target_lufs - integrated_lufs(powers)
-    for item in stored:
-        part = item.part
-        audio = _cached(options, part.key)
-        if abs(offset_db) > 0.01:
-            audio = master(audio, offset_db)
-        stems = {
-            stem: _cached(options, f"{part.key}-{stem}").gain(offset_db) for stem in _stems(options)
-        }
-        lines = part.timeline.lines if part.timeline else ()
-        yield Section(
-            part.title,
-            audio,
-            part.length_s,
-            part.handoff_s,
-            lines,
-            loudness_lufs(audio),
-            part.synthetic_share,
-            stems,
-        )
-
-
-def _cached(options: RenderOptions, key: str) -> Audio:
-    audio = options.chapters.get(key)
-    if audio is None:
-        raise BedtimeError(f"a mixed chapter vanished from {options.chapters.root}")
-    return audio
+    def _mix(self, section: Section) -> None:
+        started = time.perf_counter()
+        slug, options = self.plan.script.slug, self.options
+        timeline = self.timelines[section.key]
+        if timeline is None:
+            bed = self.plan.script.chapters[-1].scenes[-1].soundscape
+            fade_s = max(MIN_TAIL_FADE_S, section.length_s / 4)
+            mixed = mix_tail(bed, section.length_s, fade_s, slug)
+            gain_db = self.gain_db
+            audio = master(mixed.mixed, gain_db)
+        else:
+            mixed = mix_chapter(timeline, options.lines, slug)
+            audio, gain_db = master_to_target(mixed.mixed, options.target_lufs)
+        for stem, key in self._keys(section).items():
+            if stem != "mix":
+                options.chapters.put(key, getattr(mixed, stem).gain(gain_db))
+        meta = {"gain_db": gain_db, "loudness_lufs": loudness_lufs(audio)}
+        options.chapters.put(section.key, audio, meta)
+        self.mix_s += time.perf_counter() - started
+        self.report(f"{slug}: mixed '{section.title}'")
 
 
 _SOUND_MODULES = ("audio.py", "mix.py", "master.py", "synth.py", "render.py", "soundscape")
