@@ -80,3 +80,16 @@ def test_an_edit_reencodes_only_the_stretches_that_hear_it(tmp_path: Path) -> No
     assert len(store.entries()) == 3 + 2
     fresh = render(after, tmp_path / "fresh", Store(tmp_path / "fresh-encoded"))
     assert np.array_equal(edited, fresh)
+
+
+def test_a_damaged_stretch_is_encoded_again(tmp_path: Path) -> None:
+    sections = [section("one", 700), section("two", 900), section("three", 1200)]
+    store = Store(tmp_path / "encoded")
+    first = render(sections, tmp_path / "first", store)
+    victim = store.entries()[1]
+    blob = bytearray(victim.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    victim.write_bytes(bytes(blob))
+    again = render(sections, tmp_path / "again", store)
+    assert np.array_equal(first, again)
+    assert all(store.read(path.stem) is not None for path in store.entries())

@@ -123,29 +123,28 @@ def export(
 
     Sections are loaded one at a time and overlap-added into one stream. The MP3 (and the
     stems, as FLAC) encode the whole stream; the M4B is spliced from stretches of AAC, one per
-    section, each encoded on its own and kept in `encoded`, so a re-render encodes only the
-    stretches whose sections changed. `inputs` names everything the render was made from;
-    render.json keeps it."""
+    section (a short one joins the stretch before it), each encoded on its own and kept in
+    `encoded`, so a re-render encodes only the stretches that hear a changed section.
+    `inputs` names everything the render was made from; render.json keeps it."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
     stretches = _stretches(sections, _encoder_id(ffmpeg))
     stored = {s.key: found[1] for s in stretches if (found := encoded.read(s.key)) is not None}
+    missing = {s.key: s for s in stretches if s.key not in stored}
     with tempfile.TemporaryDirectory(prefix=f".{story.slug}-", dir=folder) as tmp_dir:
         tmp = Path(tmp_dir)
         with _Encoders(ffmpeg, tmp, story.slug) as encoders:
             sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
-            for stretch in stretches:
-                if stretch.key not in stored:
-                    pipe = encoders.start(f"{stretch.key}.aac", _AAC)
-                    sinks["mix"].append(_Sink(pipe, stretch.start, stretch.end))
+            for key, stretch in missing.items():
+                pipe = encoders.start(f"{key}.aac", _AAC)
+                sinks["mix"].append(_Sink(pipe, stretch.start, stretch.end))
             for stem in STEMS if stems else ():
                 sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
             loudness = _stream(sections, load, sinks)
-        for stretch in stretches:
-            if stretch.key not in stored:
-                stored[stretch.key] = stretch.kept((tmp / f"{stretch.key}.aac").read_bytes())
-                encoded.write(stretch.key, stored[stretch.key])
+        for key, stretch in missing.items():
+            stored[key] = stretch.kept((tmp / f"{key}.aac").read_bytes())
+            encoded.write(key, stored[key])
         (tmp / "audio.aac").write_bytes(b"".join(stored[s.key] for s in stretches))
         written = _placed(sections, loudness)
         _write_metadata(ffmpeg, tmp, story, written)
@@ -225,6 +224,8 @@ def _adts_frames(data: bytes) -> list[bytes]:
         if len(header) < 7 or header[0] != 0xFF or header[1] & 0xF0 != 0xF0:
             raise ExportError("the AAC encoder wrote something that is not ADTS")
         length = (header[3] & 0x03) << 11 | header[4] << 3 | header[5] >> 5
+        if length < len(header):
+            raise ExportError("the AAC encoder wrote a damaged ADTS frame")
         frames.append(data[at : at + length])
         at += length
     return frames

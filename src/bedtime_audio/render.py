@@ -118,8 +118,11 @@ def render_story(
         report(f"{script.slug}: up to date")
         duration_s = sum(s.length_s for s in sections) + sections[-1].handoff_s
         return Rendered(folder, duration_s, 0, bank.cached, spoken_at - started, 0.0, 0.0)
-    report(f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache")
-    mixer = _Mixer(plan, options, dict((s.key, t) for s, t in planned), report)
+    report(
+        f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache; "
+        "mixing and encoding"
+    )
+    mixer = _Mixer(plan, options, {s.key: t for s, t in planned}, report)
     duration_s = export(
         sections,
         mixer.load,
@@ -198,12 +201,8 @@ class _Mixer:
     def load(self, section: Section) -> Mastered:
         found = self._cached(section)
         if found is None:
-            self._mix(section)
-            found = self._cached(section)
-            if found is None:
-                raise BedtimeError(f"a mixed chapter vanished from {self.options.chapters.root}")
-        else:
-            self.report(f"{self.plan.script.slug}: '{section.title}' unchanged")
+            return self._mix(section)
+        self.report(f"{self.plan.script.slug}: '{section.title}' unchanged")
         return found
 
     def _keys(self, section: Section) -> dict[str, str]:
@@ -222,7 +221,7 @@ class _Mixer:
         self.gain_db = meta["gain_db"]
         return Mastered(tracks, meta["loudness_lufs"])
 
-    def _mix(self, section: Section) -> None:
+    def _mix(self, section: Section) -> Mastered:
         started = time.perf_counter()
         slug, options = self.plan.script.slug, self.options
         timeline = self.timelines[section.key]
@@ -235,16 +234,28 @@ class _Mixer:
         else:
             mixed = mix_chapter(timeline, options.lines, slug)
             audio, gain_db = master_to_target(mixed.mixed, options.target_lufs)
+        tracks = {"mix": audio}
         for stem, key in self._keys(section).items():
             if stem != "mix":
-                options.chapters.put(key, getattr(mixed, stem).gain(gain_db))
-        meta = {"gain_db": gain_db, "loudness_lufs": loudness_lufs(audio)}
-        options.chapters.put(section.key, audio, meta)
+                tracks[stem] = getattr(mixed, stem).gain(gain_db)
+                options.chapters.put(key, tracks[stem])
+        loudness = loudness_lufs(audio)
+        options.chapters.put(section.key, audio, {"gain_db": gain_db, "loudness_lufs": loudness})
+        self.gain_db = gain_db
         self.mix_s += time.perf_counter() - started
         self.report(f"{slug}: mixed '{section.title}'")
+        return Mastered(tracks, loudness)
 
 
-_SOUND_MODULES = ("audio.py", "mix.py", "master.py", "synth.py", "render.py", "soundscape")
+_SOUND_MODULES = (
+    "audio.py",
+    "mix.py",
+    "master.py",
+    "synth.py",
+    "render.py",
+    "export.py",
+    "soundscape",
+)
 
 
 def _fingerprint() -> str:
