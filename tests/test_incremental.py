@@ -150,8 +150,13 @@ def test_cache_info_and_prune(tmp_path: Path) -> None:
     info = run_bedtime("cache", "info", env=env).stdout
     assert info.startswith("lines          7 entries")
     assert "chapters       3 entries" in info
+    assert "encoded        3 entries" in info
+    older = cache / "lines" / "ab" / f"ab{'0' * 62}.clip"  # written by an older bedtime-audio
+    older.parent.mkdir(exist_ok=True)
+    older.write_bytes(b"BTA2" + bytes(64))
     kept = run_bedtime("cache", "prune", env=env).stdout
-    assert "lines     removed 0 entries" in kept
+    assert "lines     removed 1 entries" in kept
+    assert not older.exists()
     gone = run_bedtime("cache", "prune", "--all", env=env).stdout
     assert "lines     removed 7 entries" in gone
     assert AudioCache(cache / "lines").entries() == []

@@ -84,16 +84,22 @@ class Store:
         return sorted(self.root.glob("??/*.clip")) if self.root.exists() else []
 
     def prune(self, older_than_s: float) -> tuple[int, int]:
-        """Remove entries unused for longer than the given age, and leftovers of interrupted
-        writes; returns (files, bytes) removed."""
+        """Remove entries unused for longer than the given age, entries an older
+        bedtime-audio wrote in another format, and leftovers of interrupted writes; returns
+        (files, bytes) removed."""
         cutoff = time.time() - older_than_s
         files = removed = 0
         for path in [*self.entries(), *self.root.glob("??/.*.tmp")] if self.root.exists() else []:
             stat = path.stat()
-            if stat.st_mtime < cutoff or path.suffix == ".tmp":
+            if stat.st_mtime < cutoff or path.suffix == ".tmp" or not _current(path):
                 path.unlink(missing_ok=True)
                 files, removed = files + 1, removed + stat.st_size
         return files, removed
+
+
+def _current(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(len(_MAGIC)) == _MAGIC
 
 
 class AudioCache(Store):
