@@ -2,6 +2,7 @@
 separately encoded stretches plays like one encode, and an edit re-encodes only its own."""
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,13 @@ from bedtime_audio.artifacts import StoryInfo
 from bedtime_audio.audio import Audio
 from bedtime_audio.cache import Store
 from bedtime_audio.export import Mastered, Section, export
+from bedtime_audio.master import (
+    CEILING_DBTP,
+    PEAK_LIMIT_DBTP,
+    limit,
+    loudness_lufs,
+    true_peak_dbtp,
+)
 from bedtime_audio.mix import GRID_FRAMES, RATE_HZ
 
 HANDOFF_S = 4.0
@@ -93,3 +101,35 @@ def test_a_damaged_stretch_is_encoded_again(tmp_path: Path) -> None:
     again = render(sections, tmp_path / "again", store)
     assert np.array_equal(first, again)
     assert all(store.read(path.stem) is not None for path in store.entries())
+
+
+def buzz(section: Section) -> Mastered:
+    """A 60 Hz buzz, a hum with every odd harmonic to 21 kHz (the shape of a mains hum through
+    a cheap amplifier), limited at the section's ceiling. AAC's low-pass turns its edges into
+    overshoot: at the default ceiling, -3 dBTP, the M4B peaks near -1 dBTP."""
+    t = np.arange(section.frames) / RATE_HZ
+    mono = sum(np.sin(2 * np.pi * 60 * k * t) / k for k in range(1, 351, 2))
+    mono *= np.clip(np.minimum(t - HANDOFF_S, t[-1] - HANDOFF_S - t), 0, 1)  # silent in handoffs
+    loud = Audio(np.stack([mono, mono]).astype(np.float32), RATE_HZ)
+    mastered = limit(loud.gain(-true_peak_dbtp(loud)), section.ceiling_dbtp)
+    return Mastered({"mix": mastered}, loudness_lufs(mastered))
+
+
+def test_every_encoded_file_holds_the_true_peak_limit(tmp_path: Path) -> None:
+    sections = [section("calm", 600), section("buzz", 600), section("calm again", 600)]
+    ceilings: list[tuple[str, float]] = []
+
+    def load(section: Section) -> Mastered:
+        ceilings.append((section.title, section.ceiling_dbtp))
+        return buzz(section) if section.title == "buzz" else tones(section)
+
+    export(sections, load, STORY, out_dir=tmp_path, inputs="", encoded=Store(tmp_path / "enc"))
+    folder = tmp_path / "tones"
+    report = json.loads((folder / "render.json").read_text())
+    for name in ("tones.m4b", "tones.mp3"):
+        assert report["files"][name]["true_peak_dbtp"] <= PEAK_LIMIT_DBTP
+        oversampled = decode(folder / name, rate_hz=4 * RATE_HZ)
+        assert 20 * np.log10(np.abs(oversampled).max()) <= PEAK_LIMIT_DBTP + 0.1
+    # only the buzz was mastered again, under a lower ceiling; the calm sections were not
+    assert {c for title, c in ceilings if title != "buzz"} == {CEILING_DBTP}
+    assert min(c for title, c in ceilings if title == "buzz") < CEILING_DBTP

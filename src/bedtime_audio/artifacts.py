@@ -85,13 +85,17 @@ def transcript(written: list[Written]) -> str:
     return "\n".join(cues)
 
 
-def render_report(story: StoryInfo, written: list[Written], loudness: dict[str, float]) -> dict:
+def render_report(
+    story: StoryInfo, written: list[Written], files: dict[str, dict[str, float]]
+) -> dict:
+    """`files`: each encoded file's loudness and true peak as measured after encoding."""
     return {
         "title": story.title,
         "slug": story.slug,
         "engine": story.engine,
         "duration_s": round(written[-1].end_s, 3),
-        "loudness": loudness,
+        "loudness": files[f"{story.slug}.m4b"],
+        "files": files,
         "chapters": [
             {
                 "title": part.title,

@@ -60,9 +60,9 @@ _CHUNK_BYTES = 1 << 20
 def models_dir() -> Path:
     """${BEDTIME_MODELS:-${XDG_CACHE_HOME:-~/.cache}/bedtime-audio/models}."""
     if explicit := os.environ.get("BEDTIME_MODELS"):
-        return Path(explicit).expanduser()
+        return Path(explicit).expanduser().resolve()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "bedtime-audio" / "models"
+    return (Path(cache).expanduser() / "bedtime-audio" / "models").resolve()
 
 
 def kokoro_dir() -> Path:

@@ -47,6 +47,10 @@ class Audio:
     def gain(self, gain_db: float) -> Audio:
         return Audio(self.samples * np.float32(10 ** (gain_db / 20)), self.rate_hz)
 
+    def scaled(self, gain: np.ndarray) -> Audio:
+        """Each frame multiplied by its own gain (a curve, one value per frame)."""
+        return Audio(self.samples * gain.astype(np.float32), self.rate_hz)
+
     def resample(self, rate_hz: int) -> Audio:
         if rate_hz == self.rate_hz:
             return self

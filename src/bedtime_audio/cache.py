@@ -25,11 +25,11 @@ STORES = ("lines", "chapters", "encoded")
 
 
 def default_cache_dir() -> Path:
-    """$BEDTIME_CACHE, else bedtime-audio's folder in the XDG cache."""
-    if "BEDTIME_CACHE" in os.environ:
-        return Path(os.environ["BEDTIME_CACHE"])
+    """$BEDTIME_CACHE, else bedtime-audio's folder in the XDG cache; absolute, ~ expanded."""
+    if explicit := os.environ.get("BEDTIME_CACHE"):
+        return Path(explicit).expanduser().resolve()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "bedtime-audio"
+    return (Path(base).expanduser() / "bedtime-audio").resolve()
 
 
 def line_key(engine: str, engine_version: str, voice: Voice, text: str) -> str:

@@ -76,6 +76,28 @@ class Reporter:
         click.echo(message, err=True)
 
 
+def _user_path(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    """A path as the user typed it, with ~ expanded: the core reads it in this process, so a
+    relative one stays relative and errors name it as the user wrote it."""
+    if isinstance(value, tuple):
+        return tuple(path.expanduser() for path in value)
+    return value.expanduser() if isinstance(value, Path) else value
+
+
+def _absolute(path: Path) -> Path:
+    """A path the core writes to or hands to ffmpeg: absolute, so that no subprocess started
+    in another working directory can misread it."""
+    return path.expanduser().resolve()
+
+
+def shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _voices_option(path: Path | None) -> Path | None:
     if path is not None:
         return path
@@ -89,12 +111,17 @@ def main() -> None:
 
 
 scripts_argument = click.argument(
-    "scripts", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False)
+    "scripts",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    callback=_user_path,
 )
 voices_option = click.option(
     "--voices",
     "voices_path",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=_user_path,
     help="Casting file (default: ./voices.yaml when present).",
 )
 engine_option = click.option(
@@ -108,6 +135,7 @@ engine_option = click.option(
 @main.command()
 @scripts_argument
 @click.option(
+    "-o",
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -135,6 +163,7 @@ engine_option = click.option(
     help="Integrated loudness of the master, LUFS.",
 )
 @click.option(
+    "-j",
     "--jobs",
     type=click.IntRange(1, 64),
     default=2,
@@ -142,8 +171,8 @@ engine_option = click.option(
     help="Lines synthesized at once.",
 )
 @click.option("--stems", is_flag=True, help="Also write the voice and the bed as FLAC stems.")
-@click.option("--quiet", is_flag=True, help="Print only errors.")
-@click.option("--verbose", is_flag=True, help="Print every step.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every step.")
 @handle_errors
 def render(
     scripts: tuple[Path, ...],
@@ -163,10 +192,12 @@ def render(
     from .render import render as render_all
 
     report = Reporter(quiet, verbose)
-    options = RenderOptions(out_dir, default_cache_dir(), tail_s, target_lufs, jobs, stems)
+    options = RenderOptions(
+        _absolute(out_dir), default_cache_dir(), tail_s, target_lufs, jobs, stems
+    )
     name = _pick_engine(engine, draft, report)
     for rendered in render_all(list(scripts), _voices_option(voices_path), name, options, report):
-        click.echo(str(rendered.folder))
+        click.echo(shown(rendered.folder))
 
 
 def _pick_engine(engine: str | None, draft: bool, report: Callable[[str], None]) -> str:
@@ -226,14 +257,14 @@ def voices(engine: str | None, sample: Path | None, voices_path: Path | None) ->
     report = Reporter(quiet=False, verbose=False)
     loaded = load_engine(_pick_engine(engine, False, report))
     plan = prepare([sample], _voices_option(voices_path), loaded)[0]
-    folder = Path("output") / "auditions" / plan.script.slug / loaded.name
+    folder = _absolute(Path("output") / "auditions" / plan.script.slug / loaded.name)
     for path in audition(plan, loaded, RenderOptions(folder, default_cache_dir()), report):
         speaker = path.stem
-        click.echo(f"{speaker:12s} {plan.voices[speaker].voice_id:22s} {path}")
+        click.echo(f"{speaker:12s} {plan.voices[speaker].voice_id:22s} {shown(path)}")
 
 
 @main.command()
-@click.argument("script", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False), callback=_user_path)
 @click.option("--chapter", type=int, required=True, help="Chapter number, from 1.")
 @click.option("--scene", type=int, default=None, help="Scene number within the chapter.")
 @click.option("--line", type=int, default=None, help="Line number within the scene.")
@@ -241,6 +272,7 @@ def voices(engine: str | None, sample: Path | None, voices_path: Path | None) ->
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=_user_path,
     default=None,
     help="WAV file (default: output/preview/<slug>-<part>.wav).",
 )
@@ -270,10 +302,10 @@ def preview(
     loaded = load_engine(name)
     plan = prepare([script], _voices_option(voices_path), loaded)[0]
     part = "-".join(f"{k}{v}" for k, v in (("c", chapter), ("s", scene), ("l", line)) if v)
-    out = output or Path("output") / "preview" / f"{plan.script.slug}-{part}.wav"
+    out = _absolute(output or Path("output") / "preview" / f"{plan.script.slug}-{part}.wav")
     options = RenderOptions(out.parent, default_cache_dir())
     render_preview(plan, loaded, options, Selection(chapter, scene, line), out, report)
-    click.echo(str(out))
+    click.echo(shown(out))
     player = shutil.which("ffplay") or shutil.which("paplay") or shutil.which("aplay")
     if player and (play if play is not None else sys.stdout.isatty()):
         args = ["-nodisp", "-autoexit", "-loglevel", "quiet"] if player.endswith("ffplay") else []
@@ -292,7 +324,13 @@ def soundscapes() -> None:
 @main.command()
 @click.argument("names", nargs=-1, required=True)
 @click.option("--seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    callback=_user_path,
+    required=True,
+)
 @handle_errors
 def soundscape(names: tuple[str, ...], seconds: float, output: Path) -> None:
     """Render preset NAMES, layered, to a WAV for auditioning (at their level in a mix)."""
@@ -308,15 +346,18 @@ def soundscape(names: tuple[str, ...], seconds: float, output: Path) -> None:
                 f"(presets: {', '.join(sorted(PRESETS))})"
             )
     bed = render_bed(tuple(Layer(name) for name in names), seconds, 44100, "audition", *names)
-    write_wav(bed, output)
+    write_wav(bed, _absolute(output))
     click.echo(str(output))
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, path_type=Path, dir_okay=False))
+@click.argument(
+    "file", type=click.Path(exists=True, path_type=Path, dir_okay=False), callback=_user_path
+)
 @click.option(
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=_user_path,
     default=None,
     help="PNG of loudness and the bed's brightness over time (default: beside FILE).",
 )
@@ -325,7 +366,8 @@ def analyze(file: Path, plot: Path | None) -> None:
     """Loudness, pace and the bed's arc, per chapter, of a rendered M4B or MP3."""
     from .analyze import analyze_file, format_report
 
-    click.echo(format_report(analyze_file(file, plot or file.with_suffix(".png"))))
+    plot = _absolute(plot or file.with_suffix(".png"))
+    click.echo(format_report(analyze_file(_absolute(file), plot)))
 
 
 @main.group()

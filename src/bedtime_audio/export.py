@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -24,10 +25,11 @@ from .artifacts import StoryInfo, Written, ffmetadata, render_report, transcript
 from .audio import Audio
 from .cache import Store
 from .errors import DependencyError, ExportError
+from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
 from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
 
 _EMIT_FRAMES = 1 << 16
-_QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
+_QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
 _RAW_INPUT = ("-f", "f32le", "-ar", str(RATE_HZ), "-ac", str(CHANNELS), "-i", "pipe:0")
 _AAC = ("-c:a", "aac", "-b:a", "128k", "-f", "adts")
 _MP3 = ("-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3")
@@ -49,6 +51,10 @@ _PRE_ROLL = 512 * _AAC_FRAME
 few seconds for its rate control to settle where one long encode would be."""
 _POST_ROLL = 8 * _AAC_FRAME
 """Audio encoded after it: the last kept frame's window and the encoder's look-ahead."""
+_PEAK_ROUNDS = 4
+"""Times a story is encoded at most while sections' encoded peaks pass PEAK_LIMIT_DBTP."""
+_PEAK_MARGIN_DB = 0.5
+"""How much further than the excess a section's ceiling is lowered."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +64,27 @@ class Section:
 
     title: str
     key: str
-    """Names the section's audio: the same key, the same samples."""
+    """Names everything that decides the section's mix."""
     length_s: float
     handoff_s: float
     lines: tuple[Placed, ...]
     synthetic_share: float
     """The synthetic presets' share of the bed's power, averaged over the section."""
+    ceiling_dbtp: float = CEILING_DBTP
+    """The limiter's ceiling; lowered where the encoded files would pass PEAK_LIMIT_DBTP."""
+
+    @property
+    def audio_key(self) -> str:
+        """Names the section's mastered audio: the same key, the same samples."""
+        if self.ceiling_dbtp == CEILING_DBTP:
+            return self.key
+        return f"{self.key}@{self.ceiling_dbtp:.1f}dBTP"
+
+    def lowered(self, excess_db: float) -> Section:
+        """The section mastered under a ceiling low enough to take `excess_db` off its encoded
+        peaks, with a margin, on a 0.1 dB grid so that the same excess gives the same key."""
+        ceiling = math.floor((self.ceiling_dbtp - excess_db - _PEAK_MARGIN_DB) * 10) / 10
+        return dataclasses.replace(self, ceiling_dbtp=ceiling)
 
     @property
     def frames(self) -> int:
@@ -79,7 +100,8 @@ class Mastered:
     """A section's audio, loaded when the export comes to it."""
 
     tracks: Mapping[str, Audio]
-    """"mix", and with stems "voice" and "bed" (at the master's gain, before the limiter)."""
+    """"mix", and with stems "voice" and "bed" (at the master's gain and its limiter's, so
+    they add up to the mix)."""
     loudness_lufs: float
     """Of the mix."""
 
@@ -121,40 +143,84 @@ def export(
 ) -> float:
     """Encode the story and write its files into out_dir/<slug>/; returns its duration.
 
-    Sections are loaded one at a time and overlap-added into one stream. The MP3 (and the
-    stems, as FLAC) encode the whole stream; the M4B is spliced from stretches of AAC, one per
-    section (a short one joins the stretch before it), each encoded on its own and kept in
-    `encoded`, so a re-render encodes only the stretches that hear a changed section.
+    Every encoded file is measured as a player decodes it. Where a section's true peak passes
+    PEAK_LIMIT_DBTP in any of them, that section is mastered again under a lower ceiling and
+    the story encoded again (the rest comes from the caches), so every file holds the limit.
     `inputs` names everything the render was made from; render.json keeps it."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
-    stretches = _stretches(sections, _encoder_id(ffmpeg))
-    stored = {s.key: found[1] for s in stretches if (found := encoded.read(s.key)) is not None}
-    missing = {s.key: s for s in stretches if s.key not in stored}
+    encoder = _encoder_id(ffmpeg)
+    names = output_names(story.slug, stems)[:-2]
     with tempfile.TemporaryDirectory(prefix=f".{story.slug}-", dir=folder) as tmp_dir:
         tmp = Path(tmp_dir)
-        with _Encoders(ffmpeg, tmp, story.slug) as encoders:
-            sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
-            for key, stretch in missing.items():
-                pipe = encoders.start(f"{key}.aac", _AAC)
-                sinks["mix"].append(_Sink(pipe, stretch.start, stretch.end))
-            for stem in STEMS if stems else ():
-                sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
-            loudness = _stream(sections, load, sinks)
-        for key, stretch in missing.items():
-            stored[key] = stretch.kept((tmp / f"{key}.aac").read_bytes())
-            encoded.write(key, stored[key])
-        (tmp / "audio.aac").write_bytes(b"".join(stored[s.key] for s in stretches))
-        written = _placed(sections, loudness)
-        _write_metadata(ffmpeg, tmp, story, written)
+        for _round in range(_PEAK_ROUNDS):
+            written = _encode(ffmpeg, encoder, tmp, sections, load, story, encoded, stems)
+            spans = _spans(sections)
+            measured = measure_all(ffmpeg, [tmp / name for name in names], spans)
+            over = {
+                index: peak - PEAK_LIMIT_DBTP
+                for index in range(len(sections))
+                if (peak := max(m.span_peaks_dbtp[index] for m in measured)) > PEAK_LIMIT_DBTP
+            }
+            if not over:
+                break
+            sections = [
+                section.lowered(over[index]) if index in over else section
+                for index, section in enumerate(sections)
+            ]
         (tmp / f"{story.slug}.vtt").write_text(transcript(written), encoding="utf-8")
-        report = render_report(story, written, measure_encoded(ffmpeg, tmp / f"{story.slug}.m4b"))
+        files = dict(zip(names, measured, strict=True))
+        report = render_report(story, written, {name: m.figures() for name, m in files.items()})
         report["inputs"] = inputs
         (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         for name in output_names(story.slug, stems):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
+
+
+def _encode(
+    ffmpeg: str,
+    encoder: str,
+    tmp: Path,
+    sections: Sequence[Section],
+    load: Callable[[Section], Mastered],
+    story: StoryInfo,
+    encoded: Store,
+    stems: bool,
+) -> list[Written]:
+    """The MP3 (and the stems, as FLAC) encode the whole stream; the M4B is spliced from
+    stretches of AAC, one per section (a short one joins the stretch before it), each encoded on
+    its own and kept in `encoded`, so a re-render encodes only the stretches that hear a changed
+    section. Sections are loaded one at a time and overlap-added into one stream."""
+    stretches = _stretches(sections, encoder)
+    stored = {s.key: found[1] for s in stretches if (found := encoded.read(s.key)) is not None}
+    missing = {s.key: s for s in stretches if s.key not in stored}
+    with _Encoders(ffmpeg, tmp, story.slug) as encoders:
+        sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
+        for key, stretch in missing.items():
+            pipe = encoders.start(f"{key}.aac", _AAC)
+            sinks["mix"].append(_Sink(pipe, stretch.start, stretch.end))
+        for stem in STEMS if stems else ():
+            sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
+        loudness = _stream(sections, load, sinks)
+    for key, stretch in missing.items():
+        stored[key] = stretch.kept((tmp / f"{key}.aac").read_bytes())
+        encoded.write(key, stored[key])
+        (tmp / f"{key}.aac").unlink()
+    (tmp / "audio.aac").write_bytes(b"".join(stored[s.key] for s in stretches))
+    written = _placed(sections, loudness)
+    _write_metadata(ffmpeg, tmp, story, written)
+    return written
+
+
+def _spans(sections: Sequence[Section]) -> list[tuple[float, float]]:
+    """Where each section's audio lies in the story, handoffs included, in seconds."""
+    offsets = _offsets(sections)
+    return [
+        (offset / RATE_HZ, (offset + section.frames) / RATE_HZ)
+        for section, offset in zip(sections, offsets, strict=False)
+    ]
 
 
 def _offsets(sections: Sequence[Section]) -> list[int]:
@@ -206,7 +272,7 @@ def _stretches(sections: Sequence[Section], encoder: str) -> list[_Stretch]:
         skip = 0 if lo == 0 else (lo - start) // _AAC_FRAME + 1  # frame 0 is the priming
         count = None if last else (hi - lo) // _AAC_FRAME + (1 if lo == 0 else 0)
         heard = [
-            (section.key, offset - start)
+            (section.audio_key, offset - start)
             for section, offset in zip(sections, offsets[:-1], strict=True)
             if offset < end and offset + section.frames > start
         ]
@@ -361,8 +427,15 @@ def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Writ
     meta = tmp / "chapters.txt"
     meta.write_text(ffmetadata(story, written), encoding="utf-8")
     sources = {
-        "m4b": ("-itsoffset", f"-{_AAC_FRAME / RATE_HZ:.6f}", "-f", "aac", "-i", "audio.aac"),
-        "mp3": ("-i", "audio.mp3"),
+        "m4b": (
+            "-itsoffset",
+            f"-{_AAC_FRAME / RATE_HZ:.6f}",
+            "-f",
+            "aac",
+            "-i",
+            str(tmp / "audio.aac"),
+        ),
+        "mp3": ("-i", str(tmp / "audio.mp3")),
     }
     for ext, container in _CONTAINERS.items():
         command = [
@@ -372,7 +445,7 @@ def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Writ
             *("-i", str(meta), "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"),
             *("-c", "copy", *container, str(tmp / f"{story.slug}.{ext}")),
         ]
-        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
+        result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise ExportError(f"ffmpeg could not tag {story.slug}.{ext}: {result.stderr.strip()}")
 
@@ -393,34 +466,72 @@ def write_wav(audio: Audio, path: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def measure_encoded(ffmpeg: str, path: Path) -> dict[str, float]:
-    """Loudness of the encoded file as a listener's player decodes it (ffmpeg's EBU R128)."""
-    result = subprocess.run(
-        [
-            ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-nostats",
-            "-i",
-            str(path),
-            "-af",
-            "ebur128=peak=true",
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
+@dataclass(frozen=True)
+class Measured:
+    """An encoded file as a listener's player decodes it, by ffmpeg's EBU R128 filter."""
+
+    integrated_lufs: float
+    loudness_range_lu: float
+    span_peaks_dbtp: tuple[float, ...]
+    """The true peak within each span asked for (or the whole file)."""
+
+    @property
+    def true_peak_dbtp(self) -> float:
+        return max(self.span_peaks_dbtp)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "integrated_lufs": self.integrated_lufs,
+            "loudness_range_lu": self.loudness_range_lu,
+            "true_peak_dbtp": self.true_peak_dbtp,
+        }
+
+
+def measure_all(
+    ffmpeg: str, paths: Sequence[Path], spans: Sequence[tuple[float, float]] = ()
+) -> list[Measured]:
+    """Measure each file (at once, one ffmpeg each): loudness over the whole file, and the
+    true peak within each span of seconds (the whole file when no spans are given)."""
+    parts = [f"[0:a]asplit={len(spans) + 1}[whole]" + "".join(f"[s{i}]" for i in range(len(spans)))]
+    parts.append(f"[whole]ebur128@whole={'framelog=verbose' if spans else _TRUE_PEAK}[out]")
+    parts += [
+        f"[s{i}]atrim=start={start:.3f}:end={end:.3f},ebur128@s{i}={_TRUE_PEAK},anullsink"
+        for i, (start, end) in enumerate(spans)
+    ]
+    graph = ";".join(parts)
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-filter_complex", graph]
+    processes = [
+        subprocess.Popen(
+            [*command[:4], "-i", str(path), *command[4:], "-map", "[out]", "-f", "null", "-"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in paths
+    ]
+    return [
+        _summaries(path, *process.communicate(), process.returncode, len(spans))
+        for path, process in zip(paths, processes, strict=True)
+    ]
+
+
+_TRUE_PEAK = "peak=true:framelog=verbose"
+_SUMMARY = re.compile(r"\[ebur128@(\w+) @ [^\]]*\] Summary:\n(.*?)(?=\n\[|\Z)", re.DOTALL)
+
+
+def _summaries(path: Path, _out: None, log: str, returncode: int, spans: int) -> Measured:
+    """The figures from each ebur128 instance's summary (the last one printed under a name)."""
+    blocks = {match[1]: match[2] for match in _SUMMARY.finditer(log)}
+
+    def figure(name: str, pattern: str) -> float:
+        found = re.search(pattern, blocks.get(name, ""))
+        if returncode != 0 or found is None:
+            raise ExportError(f"could not measure {path.name}: {log.strip()[-400:]}")
+        return float(found[1])
+
+    peak = r"Peak:\s+(-?[\d.]+|-inf) dBFS"
+    return Measured(
+        figure("whole", r"I:\s+(-?[\d.]+) LUFS"),
+        figure("whole", r"LRA:\s+(-?[\d.]+) LU"),
+        tuple(figure(f"s{i}", peak) for i in range(spans)) if spans else (figure("whole", peak),),
     )
-    summary = result.stderr[result.stderr.rfind("Summary:") :]
-    figures = {}
-    for key, pattern in (
-        ("integrated_lufs", r"I:\s+(-?[\d.]+) LUFS"),
-        ("loudness_range_lu", r"LRA:\s+(-?[\d.]+) LU"),
-        ("true_peak_dbtp", r"Peak:\s+(-?[\d.]+|-inf) dBFS"),
-    ):
-        found = re.search(pattern, summary)
-        if found is None:
-            raise ExportError(f"could not measure the loudness of {path.name}")
-        figures[key] = float(found.group(1))
-    return figures

@@ -11,7 +11,11 @@ from .audio import Audio
 
 TARGET_LUFS = -20.0
 CEILING_DBTP = -3.0
-"""Ceiling before encoding: AAC and MP3 overshoot, and the files must stay under -1.5 dBTP."""
+"""The limiter's ceiling before encoding: AAC and MP3 overshoot it, and the files must stay
+under PEAK_LIMIT_DBTP. A section whose encoded peaks still pass that is mastered again with a
+lower ceiling."""
+PEAK_LIMIT_DBTP = -1.5
+"""No encoded file's true peak, as a listener's player decodes it, may pass this."""
 _OVERSAMPLE = 4
 _BLOCK_FRAMES = 1 << 20
 _LIMIT_WINDOW_S = 0.02
@@ -91,8 +95,8 @@ def true_peak_dbtp(audio: Audio) -> float:
     return 20 * np.log10(max(peak, 1e-12))
 
 
-def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
-    """Smooth gain reduction wherever the true peak would pass the ceiling.
+def limiter_gain(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> np.ndarray:
+    """Per frame, the smooth gain (at most 1) that brings every true peak to the ceiling.
 
     A minimum filter spreads each needed reduction over a window before and after the peak; a
     moving average of the same width smooths it and cannot rise above the minimum it covers,
@@ -100,23 +104,30 @@ def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
     ceiling = 10 ** (ceiling_dbtp / 20)
     needed = np.minimum(1.0, ceiling / np.maximum(true_peak_envelope(audio), 1e-12))
     if needed.min() >= 1.0:
-        return audio
+        return np.ones(audio.frames, np.float32)
     width = 2 * round(_LIMIT_WINDOW_S * audio.rate_hz) + 1
     gain = uniform_filter1d(minimum_filter1d(needed, width, mode="nearest"), width, mode="nearest")
-    return Audio(audio.samples * np.minimum(gain, needed).astype(np.float32), audio.rate_hz)
+    return np.minimum(gain, needed).astype(np.float32)
+
+
+def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
+    """Smooth gain reduction wherever the true peak would pass the ceiling."""
+    return audio.scaled(limiter_gain(audio, ceiling_dbtp))
 
 
 def master(audio: Audio, gain_db: float, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
     return limit(audio.gain(gain_db), ceiling_dbtp)
 
 
-def master_to_target(audio: Audio, target_lufs: float = TARGET_LUFS) -> tuple[Audio, float]:
+def master_to_target(
+    audio: Audio, target_lufs: float = TARGET_LUFS, ceiling_dbtp: float = CEILING_DBTP
+) -> tuple[Audio, float]:
     """Gain to the target and limit; the limiter takes a little loudness away, so measure
     again and correct once. Returns the master and the gain applied."""
     gain_db = gain_to_target(audio, target_lufs)
-    mastered = master(audio, gain_db)
+    mastered = master(audio, gain_db, ceiling_dbtp)
     shortfall_db = gain_to_target(mastered, target_lufs)
     if abs(shortfall_db) > 0.1:
         gain_db += shortfall_db
-        mastered = master(audio, gain_db)
+        mastered = master(audio, gain_db, ceiling_dbtp)
     return mastered, gain_db

@@ -14,7 +14,7 @@ from .casting import Casting, Plan, cast, load_voices
 from .engines import SpeechEngine, load_engine
 from .errors import BedtimeError, ScriptErrors
 from .export import STEMS, Mastered, Section, StoryInfo, export, is_current, require_ffmpeg
-from .master import TARGET_LUFS, loudness_lufs, master, master_to_target
+from .master import TARGET_LUFS, limiter_gain, loudness_lufs, master, master_to_target
 from .mix import HANDOFF_S, Timeline, mix_chapter, mix_tail, plan_chapter
 from .script import parse_script
 from .soundscape import synthetic_share
@@ -207,7 +207,8 @@ class _Mixer:
 
     def _keys(self, section: Section) -> dict[str, str]:
         stems = STEMS if self.options.stems else ()
-        return {"mix": section.key} | {stem: f"{section.key}-{stem}" for stem in stems}
+        key = section.audio_key
+        return {"mix": key} | {stem: f"{key}-{stem}" for stem in stems}
 
     def _cached(self, section: Section) -> Mastered | None:
         tracks = {}
@@ -225,22 +226,25 @@ class _Mixer:
         started = time.perf_counter()
         slug, options = self.plan.script.slug, self.options
         timeline = self.timelines[section.key]
+        ceiling = section.ceiling_dbtp
         if timeline is None:
             bed = self.plan.script.chapters[-1].scenes[-1].soundscape
             fade_s = max(MIN_TAIL_FADE_S, section.length_s / 4)
             mixed = mix_tail(bed, section.length_s, fade_s, slug)
             gain_db = self.gain_db
-            audio = master(mixed.mixed, gain_db)
+            audio = master(mixed.mixed, gain_db, ceiling)
         else:
             mixed = mix_chapter(timeline, options.lines, slug)
-            audio, gain_db = master_to_target(mixed.mixed, options.target_lufs)
+            audio, gain_db = master_to_target(mixed.mixed, options.target_lufs, ceiling)
         tracks = {"mix": audio}
-        for stem, key in self._keys(section).items():
-            if stem != "mix":
-                tracks[stem] = getattr(mixed, stem).gain(gain_db)
-                options.chapters.put(key, tracks[stem])
+        keys = self._keys(section)
+        if options.stems:  # the stems take the limiter's gain too, so they add up to the mix
+            curve = limiter_gain(mixed.mixed.gain(gain_db), ceiling)
+            for stem in STEMS:
+                tracks[stem] = getattr(mixed, stem).gain(gain_db).scaled(curve)
+                options.chapters.put(keys[stem], tracks[stem])
         loudness = loudness_lufs(audio)
-        options.chapters.put(section.key, audio, {"gain_db": gain_db, "loudness_lufs": loudness})
+        options.chapters.put(keys["mix"], audio, {"gain_db": gain_db, "loudness_lufs": loudness})
         self.gain_db = gain_db
         self.mix_s += time.perf_counter() - started
         self.report(f"{slug}: mixed '{section.title}'")
