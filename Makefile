@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SCRIPTS := $(wildcard scripts/*.yaml)
 APT_PACKAGES := ffmpeg espeak-ng libespeak-ng1 npm
 
-.PHONY: setup system-deps kokoro-assets render test lint bench clean
+.PHONY: setup system-deps kokoro-assets render test fuzz lint bench clean
 
 setup: system-deps $(STAMP) kokoro-assets
 
@@ -42,6 +42,10 @@ render: setup
 
 test: setup
 	$(BIN)/pytest
+
+# Thousands of generated scripts, casting files and option values against the front door.
+fuzz: setup
+	BEDTIME_FUZZ=1 $(BIN)/pytest tests/test_fuzz.py -q -s
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -5,6 +5,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import time
 import wave
 from pathlib import Path
 
@@ -72,11 +73,33 @@ def test_a_killed_render_resumes_to_the_same_samples(tmp_path: Path, tiny_render
     process.wait()
     assert process.returncode == -signal.SIGKILL
     assert not (out / "tiny" / "tiny.m4b").exists(), "nothing half-written under a real name"
+    assert [p.name[:6] for p in (out / "tiny").iterdir()] == [".tiny-"], "its working folder"
+    time.sleep(0.5)
+    assert not encoders_writing_into(out), "the encoders die with the render"
     resumed = render(DATA / "tiny.yaml", out, cache)
     assert "0 lines spoken, 7 from the cache" in resumed.stderr
     assert "'The Humming City' unchanged" in resumed.stderr
     for ext in ("m4b", "mp3"):
         assert pcm_hash(out / "tiny" / f"tiny.{ext}") == pcm_hash(tiny_render / f"tiny.{ext}")
+    assert sorted(p.name for p in (out / "tiny").iterdir()) == [
+        "render.json",
+        "tiny.m4b",
+        "tiny.mp3",
+        "tiny.vtt",
+    ], "the killed render's working folder is gone"
+
+
+def encoders_writing_into(folder: Path) -> list[str]:
+    """Command lines of running processes that name a path inside `folder`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.startswith(str(folder).encode()) for arg in args):
+            found.append(b" ".join(args).decode(errors="replace"))
+    return found
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import shutil
@@ -23,6 +24,18 @@ from .errors import BedtimeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_VOICES = Path("voices.yaml")
+
+
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses nan and the infinities: nan passes every comparison."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def handle_errors(command: F) -> F:
@@ -149,7 +162,7 @@ engine_option = click.option(
 @click.option(
     "--tail",
     "tail_s",
-    type=click.FloatRange(0, 7200),
+    type=FiniteRange(0, 7200),
     default=600.0,
     show_default=True,
     help="Seconds of ambience after the last line, fading out.",
@@ -157,7 +170,7 @@ engine_option = click.option(
 @click.option(
     "--loudness",
     "target_lufs",
-    type=click.FloatRange(-40, -10),
+    type=FiniteRange(-40, -10),
     default=-20.0,
     show_default=True,
     help="Integrated loudness of the master, LUFS.",
@@ -323,7 +336,7 @@ def soundscapes() -> None:
 
 @main.command()
 @click.argument("names", nargs=-1, required=True)
-@click.option("--seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True)
+@click.option("--seconds", type=FiniteRange(1, 3600), default=30.0, show_default=True)
 @click.option(
     "-o",
     "--output",
@@ -391,7 +404,7 @@ def cache_info() -> None:
 @click.option(
     "--older-than",
     "days",
-    type=click.FloatRange(0),
+    type=FiniteRange(0),
     default=30.0,
     show_default=True,
     help="Remove entries unused for this many days.",

@@ -27,6 +27,7 @@ from .cache import Store
 from .errors import DependencyError, ExportError
 from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
 from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
+from .workdir import DIE_WITH_PARENT, working_folder
 
 _EMIT_FRAMES = 1 << 16
 _QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
@@ -152,8 +153,7 @@ def export(
     folder.mkdir(parents=True, exist_ok=True)
     encoder = _encoder_id(ffmpeg)
     names = output_names(story.slug, stems)[:-2]
-    with tempfile.TemporaryDirectory(prefix=f".{story.slug}-", dir=folder) as tmp_dir:
-        tmp = Path(tmp_dir)
+    with working_folder(folder, story.slug) as tmp:
         for _round in range(_PEAK_ROUNDS):
             written = _encode(ffmpeg, encoder, tmp, sections, load, story, encoded, stems)
             spans = _spans(sections)
@@ -318,7 +318,9 @@ class _Encoders:
     def start(self, name: str, args: tuple[str, ...]) -> IO[bytes]:
         log = open(self.tmp / f"{name}.log", "wb")  # closed in __exit__
         command = [self.ffmpeg, *_QUIET, *_RAW_INPUT, *args, str(self.tmp / name)]
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stderr=log, preexec_fn=DIE_WITH_PARENT
+        )
         self.running.append((name, process, log))
         assert process.stdin is not None
         return process.stdin
@@ -506,11 +508,12 @@ def measure_all(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=DIE_WITH_PARENT,
         )
         for path in paths
     ]
     return [
-        _summaries(path, *process.communicate(), process.returncode, len(spans))
+        _summaries(path, process.communicate()[1], process.returncode, len(spans))
         for path, process in zip(paths, processes, strict=True)
     ]
 
@@ -519,7 +522,7 @@ _TRUE_PEAK = "peak=true:framelog=verbose"
 _SUMMARY = re.compile(r"\[ebur128@(\w+) @ [^\]]*\] Summary:\n(.*?)(?=\n\[|\Z)", re.DOTALL)
 
 
-def _summaries(path: Path, _out: None, log: str, returncode: int, spans: int) -> Measured:
+def _summaries(path: Path, log: str, returncode: int, spans: int) -> Measured:
     """The figures from each ebur128 instance's summary (the last one printed under a name)."""
     blocks = {match[1]: match[2] for match in _SUMMARY.finditer(log)}
 

@@ -188,7 +188,14 @@ def _line(node: yaml.Node, where: str, cast: dict[str, str], problems: Problems)
             raise problems.fail(
                 key_node, where, f"unknown speaker '{key}'{hint} (cast: {', '.join(sorted(cast))})"
             )
-        return Speech(key, text(value_node, where, problems), line_no)
+        said = text(value_node, where, problems)
+        if not any(char.isalnum() for char in said):
+            raise problems.fail(
+                value_node,
+                where,
+                f"nothing to say in {said!r}: a line needs a word ('pause: seconds' is silence)",
+            )
+        return Speech(key, said, line_no)
     except StructureError:
         return None
 

@@ -17,7 +17,7 @@ from .audio import Audio
 from .cache import AudioCache, line_key
 from .casting import Plan
 from .engines import SpeechEngine, load_engine
-from .errors import EngineError
+from .errors import EngineError, ScriptError
 from .master import block_powers, integrated_lufs
 from .model import Speech, Voice
 from .text import normalize_text
@@ -96,13 +96,17 @@ def synthesize(
     # Longest first, so the workers finish together.
     order = sorted(missing, key=lambda key: -len(missing[key][0]))
     started = time.monotonic()
-    for done, _key in enumerate(_speak_all(engine, cache, order, missing, jobs), start=1):
-        if report:
-            left_s = (time.monotonic() - started) / done * (len(missing) - done)
-            report(
-                f"{plan.script.slug}: spoke {done}/{len(missing)} lines "
-                f"({len(work) - len(missing)} cached), about {_clock(left_s)} to go"
-            )
+    try:
+        for done, _key in enumerate(_speak_all(engine, cache, order, missing, jobs), start=1):
+            if report:
+                left_s = (time.monotonic() - started) / done * (len(missing) - done)
+                report(
+                    f"{plan.script.slug}: spoke {done}/{len(missing)} lines "
+                    f"({len(work) - len(missing)} cached), about {_clock(left_s)} to go"
+                )
+    except LineError as exc:
+        speech = next(speech for speech, _voice, _spoken, key in work if key == exc.key)
+        raise ScriptError(plan.script.path, speech.line, f"{speech.speaker}: {exc}") from None
     for key in missing:
         audio = load_clip(cache, key)
         measured[key] = (audio.duration_s, level_gain_db(audio))
@@ -141,12 +145,26 @@ def _speak_all(
             yield future.result()
 
 
+class LineError(EngineError):
+    """The engine could not speak the line cached under `key`."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(key, message)  # both in args, so it crosses back from a worker
+        self.key = key
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+
 def speak_line(
     engine: SpeechEngine, cache: AudioCache, key: str, spoken: str, voice: Voice
 ) -> None:
-    audio = engine.synthesize(spoken, voice).trim_silence()
+    try:
+        audio = engine.synthesize(spoken, voice).trim_silence()
+    except EngineError as exc:
+        raise LineError(key, str(exc)) from None
     if audio.frames == 0:
-        raise EngineError(f"{engine.name} produced only silence for {spoken[:40]!r}")
+        raise LineError(key, f"{engine.name} produced only silence for {spoken[:40]!r}")
     cache.put(key, audio)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,11 @@ def compose_file(path: Path, shown: str) -> yaml.Node:
         line = mark.line + 1 if mark else 1
         detail = f"{exc.context}, {exc.problem}" if exc.context else str(exc.problem)
         raise ScriptError(shown, line, f"invalid YAML: {detail}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, such as 0x01
+        line = text.count("\n", 0, exc.position) + 1
+        raise ScriptError(shown, line, f"invalid character {_codepoint(exc.character)}") from None
+    except RecursionError:
+        raise ScriptError(shown, 1, "invalid YAML: nested too deeply") from None
     if node is None:
         raise ScriptError(shown, 1, "the file is empty")
     return node
@@ -137,14 +144,40 @@ def text(node: yaml.Node, where: str, problems: Problems) -> str:
     result = str(value).strip()
     if not result:
         raise problems.fail(node, where, "text must not be empty")
+    if bad := next((ch for ch in result if _unprintable(ch)), None):
+        raise problems.fail(
+            node, where, f"text must not hold the control character {_codepoint(bad)}"
+        )
     return result
+
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _unprintable(char: str) -> bool:
+    """A control character (tab and newline aside), a lone surrogate, or a bidirectional
+    control: nothing a transcript, a tag or a terminal should receive."""
+    category = unicodedata.category(char)
+    return (category == "Cc" and char not in "\t\n") or category == "Cs" or char in _BIDI_CONTROLS
+
+
+def _codepoint(char: str | int) -> str:
+    return f"U+{char if isinstance(char, int) else ord(char):04X}"
 
 
 def number(node: yaml.Node, where: str, problems: Problems) -> float:
     value = scalar(node, where, problems)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise problems.fail(node, where, f"expected a number, got {describe(node)}")
-    return float(value)
+    try:
+        result = float(value)
+    except OverflowError:
+        result = math.inf
+    if not math.isfinite(result):
+        raise problems.fail(node, where, f"expected a finite number, got {describe(node)}")
+    return result
 
 
 def describe(node: yaml.Node) -> str:
