@@ -133,7 +133,7 @@ def render_story(
         stems=options.stems,
     )
     done_at = time.perf_counter()
-    report(f"{script.slug}: wrote {folder}")
+    report(f"{script.slug}: done, {duration_s / 60:.1f} min of audio")
     return Rendered(
         folder,
         duration_s,
