@@ -84,3 +84,14 @@ def test_casting_errors_name_file_and_line(tmp_path: Path) -> None:
         " (expected: pyttsx3, kokoro, gender)",
         "voices.yaml:4: defaults.narrator.kokoro.speed: must be 0.5 to 2.0",
     ]
+
+
+def test_casting_numbers_must_be_finite_and_text_printable(tmp_path: Path) -> None:
+    assert _problems(
+        tmp_path,
+        'lexicon:\n  Mira: "Mee\\x01ra"\n'
+        "defaults:\n  narrator:\n    pyttsx3: {voice: en-us+f1, speed: .nan, pitch: .inf}\n",
+    ) == [
+        "voices.yaml:2: lexicon.Mira: text must not hold control characters (found U+0001)",
+        "voices.yaml:5: defaults.narrator.pyttsx3.speed: expected a finite number, got '.nan'",
+    ]

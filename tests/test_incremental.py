@@ -2,6 +2,7 @@
 a damaged cache, previews."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -201,7 +202,48 @@ def test_stems_add_up_to_the_mix(tmp_path: Path) -> None:
     def lufs(samples: np.ndarray) -> float:
         return float(meter.integrated_loudness(samples.T.astype(np.float64)))
 
-    # The stems are the mix before the true-peak limiter, which only ever takes level away.
-    reduction_lu = lufs(voice + bed) - lufs(mix[:, : voice.shape[1]])
-    assert -0.2 <= reduction_lu <= 1.5
+    # The stems take the master's gain and its limiter's, so they add up to the mix.
+    assert lufs(voice + bed) == pytest.approx(lufs(mix[:, : voice.shape[1]]), abs=0.1)
     assert lufs(bed) < lufs(voice) - 8
+    files = json.loads((folder / "render.json").read_text())["files"]
+    assert {name for name in files} == {
+        f"tiny.{ext}" for ext in ("m4b", "mp3", "voice.flac", "bed.flac")
+    }
+    assert all(figures["true_peak_dbtp"] <= -1.5 for figures in files.values())
+
+
+def test_a_render_killed_while_speaking_leaves_no_workers(tmp_path: Path) -> None:
+    env = {**os.environ, "BEDTIME_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [BEDTIME, "render", str(DATA / "tiny.yaml"), "--out", str(tmp_path), "-v", "-j", "2"]
+        + list(TINY_ARGS),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "spoke 1/" in line:
+            break
+    workers = descendants(process.pid)
+    assert workers, "the lines are spoken in worker processes"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    time.sleep(3)
+    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found

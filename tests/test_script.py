@@ -112,6 +112,27 @@ def _errors(name: str) -> list[str]:
                 "7: chapters[0].soundscape.rain.gain_db: must be -40 to +12 dB",
             ],
         ),
+        ("control-byte.yaml", ["1: invalid character U+0001"]),
+        (
+            "hostile-text.yaml",
+            [
+                "1: title: text must not hold control characters (found U+0007)",
+                "5: chapters[0].title: text must not hold control characters (found U+001B)",
+                "8: chapters[0].scenes[0].lines[0]: nothing to say in '...': a line needs a word"
+                " ('pause: seconds' is silence)",
+                "9: chapters[0].scenes[0].lines[1]: text must not hold control characters"
+                " (found U+202E)",
+            ],
+        ),
+        (
+            "not-finite.yaml",
+            [
+                "3: pacing.final_speed: expected a finite number, got '.nan'",
+                "8: chapters[0].soundscape.rain.gain_db: expected a finite number, got '.inf'",
+                "15: chapters[1].scenes[0].lines[0]: expected a finite number, got '.NaN'",
+                "16: chapters[1].scenes[0].lines[1]: pause must be > 0 and <= 60 seconds",
+            ],
+        ),
     ],
 )
 def test_bad_scripts_name_file_line_and_problem(name: str, expected: list[str]) -> None:
@@ -120,7 +141,7 @@ def test_bad_scripts_name_file_line_and_problem(name: str, expected: list[str]) 
 
 def test_every_bad_script_is_covered() -> None:
     tested = {p.name for p in BAD.glob("*.yaml")}
-    assert len(tested) == 12
+    assert len(tested) == 15
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

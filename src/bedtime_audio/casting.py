@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,7 +81,8 @@ def _casting(root: yaml.Node, shown: str, problems: Problems) -> Casting:
     lexicon: dict[str, str] = {}
     if "lexicon" in top:
         for word, (_key, node) in mapping(top["lexicon"][1], "lexicon", problems).items():
-            lexicon[word] = text(node, f"lexicon.{word}", problems)
+            with contextlib.suppress(StructureError):  # reported; go on to the next entry
+                lexicon[word] = text(node, f"lexicon.{word}", problems)
     defaults = _roles(top["defaults"][1], "defaults", problems) if "defaults" in top else {}
     stories: dict[str, Mapping[str, Role]] = {}
     if "stories" in top:

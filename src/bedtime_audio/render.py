@@ -258,6 +258,7 @@ _SOUND_MODULES = (
     "synth.py",
     "render.py",
     "export.py",
+    "measure.py",
     "soundscape",
 )
 

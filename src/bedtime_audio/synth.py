@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -138,7 +139,7 @@ def _speak_all(
         workers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(engine.name, threads, cache.root),
+        initargs=(engine.name, threads, cache.root, os.getpid()),
     ) as pool:
         futures = [pool.submit(_worker_speak, key, *missing[key]) for key in order]
         for future in as_completed(futures):
@@ -171,9 +172,32 @@ def speak_line(
 _worker: tuple[SpeechEngine, AudioCache] | None = None
 
 
-def _start_worker(engine_name: str, threads: int, cache_root: Path) -> None:
+def _start_worker(engine_name: str, threads: int, cache_root: Path, render_pid: int) -> None:
     global _worker
+    threading.Thread(target=_exit_with, args=(render_pid,), daemon=True).start()
     _worker = (load_engine(engine_name, threads), AudioCache(cache_root))
+
+
+def _exit_with(render_pid: int) -> None:
+    """A worker is the render's: once the render is gone (even killed with kill -9, which
+    leaves it no chance to stop its pool), the worker exits within a second, engine and all."""
+    while _alive(render_pid):
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel whether the process is there
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in ("Z", "X")
 
 
 def _worker_speak(key: str, spoken: str, voice: Voice) -> str:

@@ -146,7 +146,7 @@ def text(node: yaml.Node, where: str, problems: Problems) -> str:
         raise problems.fail(node, where, "text must not be empty")
     if bad := next((ch for ch in result if _unprintable(ch)), None):
         raise problems.fail(
-            node, where, f"text must not hold the control character {_codepoint(bad)}"
+            node, where, f"text must not hold control characters (found {_codepoint(bad)})"
         )
     return result
 
