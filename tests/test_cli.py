@@ -220,3 +220,12 @@ def test_analyze_shows_the_arc_of_a_rendered_story(tiny_render: Path) -> None:
     assert analysis.bed_centroid_last_third_hz < analysis.bed_centroid_first_third_hz
     assert analysis.tail.present and analysis.tail.fading
     assert analysis.loudness_lufs == pytest.approx(-20.0, abs=1.0)
+
+
+def test_errors_quote_hostile_keys_as_escapes(tmp_path: Path) -> None:
+    script = tmp_path / "story.yaml"
+    script.write_text('title: T\n"\\e[2J\\u202e": clear the screen\ncast: {n: x}\nchapters: []\n')
+    result = run_bedtime("check", "story.yaml", "--engine", "pyttsx3", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+    assert result.stderr.startswith("error: story.yaml:2: unknown key '\\x1b[2J\\u202e'")

@@ -20,7 +20,7 @@ import click
 from . import __version__
 from .cache import default_cache_dir
 from .engines import ENGINES, default_engine, load_engine
-from .errors import BedtimeError
+from .errors import BedtimeError, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_VOICES = Path("voices.yaml")
@@ -47,7 +47,7 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except BedtimeError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(str(exc), keep=chr(10))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing half-written was kept", err=True)
@@ -103,7 +103,7 @@ def _absolute(path: Path) -> Path:
     return path.expanduser().resolve()
 
 
-def shown(path: Path) -> str:
+def _shown(path: Path) -> str:
     """A path as the user would type it: relative to the working directory when inside it."""
     try:
         return str(path.relative_to(Path.cwd()))
@@ -210,7 +210,7 @@ def render(
     )
     name = _pick_engine(engine, draft, report)
     for rendered in render_all(list(scripts), _voices_option(voices_path), name, options, report):
-        click.echo(shown(rendered.folder))
+        click.echo(_shown(rendered.folder))
 
 
 def _pick_engine(engine: str | None, draft: bool, report: Callable[[str], None]) -> str:
@@ -252,6 +252,7 @@ def check(scripts: tuple[Path, ...], voices_path: Path | None, engine: str | Non
     "--sample",
     "sample",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=_user_path,
     default=None,
     help="Render each speaker of this script in their cast voice, for comparing.",
 )
@@ -273,7 +274,7 @@ def voices(engine: str | None, sample: Path | None, voices_path: Path | None) ->
     folder = _absolute(Path("output") / "auditions" / plan.script.slug / loaded.name)
     for path in audition(plan, loaded, RenderOptions(folder, default_cache_dir()), report):
         speaker = path.stem
-        click.echo(f"{speaker:12s} {plan.voices[speaker].voice_id:22s} {shown(path)}")
+        click.echo(f"{speaker:12s} {plan.voices[speaker].voice_id:22s} {_shown(path)}")
 
 
 @main.command()
@@ -318,7 +319,7 @@ def preview(
     out = _absolute(output or Path("output") / "preview" / f"{plan.script.slug}-{part}.wav")
     options = RenderOptions(out.parent, default_cache_dir())
     render_preview(plan, loaded, options, Selection(chapter, scene, line), out, report)
-    click.echo(shown(out))
+    click.echo(_shown(out))
     player = shutil.which("ffplay") or shutil.which("paplay") or shutil.which("aplay")
     if player and (play if play is not None else sys.stdout.isatty()):
         args = ["-nodisp", "-autoexit", "-loglevel", "quiet"] if player.endswith("ffplay") else []

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class BedtimeError(Exception):
     """A problem the user can fix; the CLI prints it and exits 1."""
+
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def unprintable(char: str) -> bool:
+    """A control character, a lone surrogate, a line or paragraph separator, or a
+    bidirectional control: nothing a transcript, a tag or a terminal should receive as it is."""
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
+def printable(text: str, keep: str = "") -> str:
+    """The text with every unprintable character but those in `keep` written as an escape
+    (\\x1b, \\u202e), so that a message quoting a file cannot recolour the terminal, move its
+    cursor or reorder what follows."""
+    return "".join(
+        ascii(char)[1:-1] if unprintable(char) and char not in keep else char for char in text
+    )
 
 
 class ScriptError(BedtimeError):
@@ -14,7 +36,7 @@ class ScriptError(BedtimeError):
         self.path = path
         self.line = line
         self.message = message
-        super().__init__(f"{path}:{line}: {message}")
+        super().__init__(printable(f"{path}:{line}: {message}"))
 
 
 class ScriptErrors(BedtimeError):

@@ -116,9 +116,15 @@ def require_ffmpeg() -> str:
     return path
 
 
-def output_names(slug: str, stems: bool = False) -> list[str]:
+def encoded_names(slug: str, stems: bool = False) -> list[str]:
+    """The story's audio files."""
     stem_files = [f"{slug}.{stem}.flac" for stem in STEMS] if stems else []
-    return [*(f"{slug}.{ext}" for ext in FORMATS), *stem_files, f"{slug}.vtt", "render.json"]
+    return [*(f"{slug}.{ext}" for ext in FORMATS), *stem_files]
+
+
+def output_names(slug: str, stems: bool = False) -> list[str]:
+    """Everything a render writes, render.json last."""
+    return [*encoded_names(slug, stems), f"{slug}.vtt", "render.json"]
 
 
 def is_current(folder: Path, slug: str, inputs: str, stems: bool = False) -> bool:
@@ -146,17 +152,18 @@ def export(
 
     Every encoded file is measured as a player decodes it. Where a section's true peak passes
     PEAK_LIMIT_DBTP in any of them, that section is mastered again under a lower ceiling and
-    the story encoded again (the rest comes from the caches), so every file holds the limit.
+    the story encoded again (the rest comes from the caches), up to _PEAK_ROUNDS times;
+    render.json records what each file measured in the end.
     `inputs` names everything the render was made from; render.json keeps it."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
     encoder = _encoder_id(ffmpeg)
-    names = output_names(story.slug, stems)[:-2]
+    names = encoded_names(story.slug, stems)
+    spans = _spans(sections)
     with working_folder(folder, story.slug) as tmp:
         for _round in range(_PEAK_ROUNDS):
             written = _encode(ffmpeg, encoder, tmp, sections, load, story, encoded, stems)
-            spans = _spans(sections)
             measured = measure_all(ffmpeg, [tmp / name for name in names], spans)
             over = {
                 index: peak - PEAK_LIMIT_DBTP
@@ -216,10 +223,10 @@ def _encode(
 
 def _spans(sections: Sequence[Section]) -> list[tuple[float, float]]:
     """Where each section's audio lies in the story, handoffs included, in seconds."""
-    offsets = _offsets(sections)
+    offsets = _offsets(sections)[:-1]
     return [
         (offset / RATE_HZ, (offset + section.frames) / RATE_HZ)
-        for section, offset in zip(sections, offsets, strict=False)
+        for section, offset in zip(sections, offsets, strict=True)
     ]
 
 

@@ -45,11 +45,10 @@ def measure_all(
         f"[s{i}]atrim=start={start:.3f}:end={end:.3f},ebur128@s{i}={_TRUE_PEAK},anullsink"
         for i, (start, end) in enumerate(spans)
     ]
-    graph = ";".join(parts)
-    command = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-filter_complex", graph]
+    graph = ("-filter_complex", ";".join(parts), "-map", "[out]", "-f", "null", "-")
     processes = [
         subprocess.Popen(
-            [*command[:4], "-i", str(path), *command[4:], "-map", "[out]", "-f", "null", "-"],
+            [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-i", str(path), *graph],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
-from .errors import ScriptError, ScriptErrors
+from .errors import ScriptError, ScriptErrors, unprintable
 
 _CONSTRUCTOR = SafeConstructor()
 
@@ -144,23 +143,11 @@ def text(node: yaml.Node, where: str, problems: Problems) -> str:
     result = str(value).strip()
     if not result:
         raise problems.fail(node, where, "text must not be empty")
-    if bad := next((ch for ch in result if _unprintable(ch)), None):
+    if bad := next((ch for ch in result if unprintable(ch) and ch not in "\t\n"), None):
         raise problems.fail(
             node, where, f"text must not hold control characters (found {_codepoint(bad)})"
         )
     return result
-
-
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-
-
-def _unprintable(char: str) -> bool:
-    """A control character (tab and newline aside), a lone surrogate, or a bidirectional
-    control: nothing a transcript, a tag or a terminal should receive."""
-    category = unicodedata.category(char)
-    return (category == "Cc" and char not in "\t\n") or category == "Cs" or char in _BIDI_CONTROLS
 
 
 def _codepoint(char: str | int) -> str:
