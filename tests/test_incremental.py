@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 import pytest
-from conftest import BEDTIME, DATA, TINY_ARGS, decode, run_bedtime
+from conftest import BEDTIME, DATA, TINY_ARGS, decode, ffprobe_chapters, run_bedtime
 
 from bedtime_audio.cache import AudioCache
 
@@ -247,3 +248,30 @@ def descendants(root: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
+
+
+def peak_rss_mb(*args: str, cwd: Path) -> float:
+    """The largest resident memory of `bedtime args` (or any process it waited for)."""
+    script = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, BEDTIME, *args], cwd=cwd, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def test_a_long_tail_needs_no_more_memory_than_a_short_one(tmp_path: Path) -> None:
+    """The tail is mixed, mastered and cached a few minutes at a time: four times the tail, the
+    same peak memory (an hour's tail once took 10 GB, 2.8 MB a second)."""
+    render = ("render", str(DATA / "tiny.yaml"), "--draft", "-q", *TINY_ARGS[4:])
+    short = peak_rss_mb(*render, "--tail", "180", "--out", "short", cwd=tmp_path)
+    long = peak_rss_mb(*render, "--tail", "720", "--out", "long", cwd=tmp_path)
+    assert long <= short + 50, (short, long)
+    chapters = ffprobe_chapters(tmp_path / "long" / "tiny" / "tiny.m4b")
+    assert chapters[-1]["tags"]["title"] == "Drift off"
+    assert float(chapters[-1]["end_time"]) - float(chapters[-1]["start_time"]) == pytest.approx(
+        720, abs=0.1
+    )

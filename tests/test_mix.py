@@ -1,11 +1,13 @@
 """Mixer arithmetic on synthesized clips: sines stand in for speech, the bed is real."""
 
+import itertools
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 import pytest
 
+from bedtime_audio import mix
 from bedtime_audio.audio import Audio, equal_power
 from bedtime_audio.cache import AudioCache
 from bedtime_audio.master import loudness_lufs
@@ -104,3 +106,28 @@ def test_chapter_audio_runs_a_handoff_past_its_end(tmp_path: Path) -> None:
     assert mixed.duration_s == pytest.approx(timeline.length_s + HANDOFF_S, abs=1e-3)
     assert mixed.channels == 2 and mixed.rate_hz == RATE_HZ
     assert np.abs(mixed.samples[:, -10:]).max() < 1e-3, "the bed fades out in the handoff"
+
+
+def test_tail_pieces_overlap_add_into_one_steady_fading_tail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mix, "TAIL_PIECE_FRAMES", 861 * GRID_FRAMES)  # 20 s pieces
+    pieces = mix.tail_pieces(RAIN, 125.0)
+    assert [round(p.length_s) for p in pieces] == [20, 20, 20, 20, 20, 25]
+    assert [p.handoff_s for p in pieces] == [HANDOFF_S] * 5 + [0.0]
+    story = np.zeros((2, round(125.0 * RATE_HZ)), np.float32)
+    for piece in pieces:
+        audio = mix.mix_tail(piece, "tail-test").mixed.samples
+        start = round(piece.start_s * RATE_HZ)
+        story[:, start : start + audio.shape[1]] += audio
+        assert audio.shape[1] == round((piece.length_s + piece.handoff_s) * RATE_HZ)
+    second = RATE_HZ
+    levels_db = [
+        20 * np.log10(np.sqrt(np.mean(story[:, i : i + second] ** 2)))
+        for i in range(0, story.shape[1] - second + 1, second)
+    ]
+    steady = levels_db[int(HANDOFF_S) : 93]  # after the fade-in, before the last quarter's fade
+    assert max(steady) - min(steady) < 1.5, "no dip or bump where the pieces crossfade"
+    fading = levels_db[94:]
+    assert all(b < a + 0.5 for a, b in itertools.pairwise(fading))
+    assert fading[-1] < steady[0] - 20

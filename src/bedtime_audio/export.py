@@ -73,6 +73,8 @@ class Section:
     """The synthetic presets' share of the bed's power, averaged over the section."""
     ceiling_dbtp: float = CEILING_DBTP
     """The limiter's ceiling; lowered where the encoded files would pass PEAK_LIMIT_DBTP."""
+    continues: bool = False
+    """Carries on the chapter of the section before (a piece of the tail), with no marker."""
 
     @property
     def audio_key(self) -> str:
@@ -417,17 +419,33 @@ def _stream(
 
 
 def _placed(sections: Sequence[Section], loudness: list[float]) -> list[Written]:
-    """Each section in story time; the last one's bed fades out past its end."""
-    written = []
+    """Each chapter in story time (a section that continues one extends it); the last one's bed
+    fades out past its end."""
+    written: list[Written] = []
     start_s = 0.0
     for section, lufs in zip(sections, loudness, strict=True):
         end_s = start_s + section.length_s
         lines = tuple((placed, start_s) for placed in section.lines)
-        written.append(Written(section.title, start_s, end_s, lines, lufs, section.synthetic_share))
+        part = Written(section.title, start_s, end_s, lines, lufs, section.synthetic_share)
+        written.append(_joined(written.pop(), part) if section.continues else part)
         start_s = end_s
     last = written[-1]
     written[-1] = dataclasses.replace(last, end_s=last.end_s + sections[-1].handoff_s)
     return written
+
+
+def _joined(chapter: Written, more: Written) -> Written:
+    """One chapter of two consecutive parts; loudness and share averaged by power and time."""
+    lengths = np.array([chapter.end_s - chapter.start_s, more.end_s - more.start_s])
+    powers = 10 ** (np.array([chapter.loudness_lufs, more.loudness_lufs]) / 10)
+    return Written(
+        chapter.title,
+        chapter.start_s,
+        more.end_s,
+        chapter.lines + more.lines,
+        float(10 * np.log10(np.average(powers, weights=lengths))),
+        float(np.average([chapter.synthetic_share, more.synthetic_share], weights=lengths)),
+    )
 
 
 def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written]) -> None:

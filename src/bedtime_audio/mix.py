@@ -10,6 +10,7 @@ chapters after it by whole encoder frames, and their encoded audio can be reused
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -128,16 +129,64 @@ def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
     return ChapterMix(timeline, Audio(voice, RATE_HZ), Audio(bed, RATE_HZ))
 
 
-def mix_tail(soundscape: Soundscape, tail_s: float, fade_s: float, slug: str) -> ChapterMix:
-    """The last bed carried on after the story, fading to silence on a long cosine."""
+TAIL_PIECE_FRAMES = 7752 * GRID_FRAMES
+"""About three minutes: the tail is mixed, mastered and cached a piece at a time, each piece
+crossfading into the next over HANDOFF_S, so an eight-hour tail needs no more memory than a
+chapter."""
+MIN_TAIL_FADE_S = 30.0
+
+
+@dataclass(frozen=True)
+class TailPiece:
+    """A piece of the ambience after the story: the last bed carried on, fading out over the
+    tail's last quarter on a long cosine."""
+
+    soundscape: Soundscape
+    index: int
+    start_s: float
+    """From the start of the tail."""
+    length_s: float
+    """Until the next piece starts; all but the last run HANDOFF_S longer, under it."""
+    tail_s: float
+
+    @property
+    def last(self) -> bool:
+        return self.start_s + self.length_s >= self.tail_s
+
+    @property
+    def handoff_s(self) -> float:
+        return 0.0 if self.last else HANDOFF_S
+
+
+def tail_pieces(soundscape: Soundscape, tail_s: float) -> list[TailPiece]:
+    """The tail cut into pieces of TAIL_PIECE_FRAMES, the last taking the rest (from half a
+    piece to one and a half)."""
     frames = round(tail_s * RATE_HZ)
-    bed = render_bed(soundscape, tail_s, RATE_HZ, slug, "tail").samples.copy()
-    bed *= equal_power(frames, round(min(HANDOFF_S, tail_s) * RATE_HZ), 0)
-    fade = min(frames, round(fade_s * RATE_HZ))
-    bed[:, frames - fade :] *= 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade))
-    timeline = Timeline(-1, Chapter("", soundscape, (), 0), (), (), tail_s)
-    silent = np.zeros_like(bed)
-    return ChapterMix(timeline, Audio(silent, RATE_HZ), Audio(bed, RATE_HZ))
+    count = max(1, round(frames / TAIL_PIECE_FRAMES))
+    starts = [index * TAIL_PIECE_FRAMES for index in range(count)] + [frames]
+    return [
+        TailPiece(soundscape, index, start / RATE_HZ, (end - start) / RATE_HZ, tail_s)
+        for index, (start, end) in enumerate(itertools.pairwise(starts))
+    ]
+
+
+def mix_tail(piece: TailPiece, slug: str) -> ChapterMix:
+    """One piece of the tail: its own stretch of bed, faded in over HANDOFF_S (from the last
+    chapter, or the piece before), out under the next piece, and along the tail's fade."""
+    frames = round((piece.length_s + piece.handoff_s) * RATE_HZ)
+    seconds = frames / RATE_HZ
+    bed = render_bed(piece.soundscape, seconds, RATE_HZ, slug, "tail", str(piece.index))
+    handoff = round(HANDOFF_S * RATE_HZ)
+    samples = bed.samples * equal_power(frames, handoff, handoff if piece.handoff_s else 0)
+    fade_s = max(MIN_TAIL_FADE_S, piece.tail_s / 4)
+    fade_from = max(0, round((piece.tail_s - fade_s - piece.start_s) * RATE_HZ))
+    if fade_from < frames:
+        done = (piece.start_s + np.arange(fade_from, frames) / RATE_HZ - piece.tail_s) / fade_s
+        samples[:, fade_from:] *= (0.5 - 0.5 * np.cos(np.pi * np.clip(done, -1.0, 0.0))).astype(
+            np.float32
+        )
+    timeline = Timeline(-1, Chapter("", piece.soundscape, (), 0), (), (), piece.length_s)
+    return ChapterMix(timeline, Audio(np.zeros_like(samples), RATE_HZ), Audio(samples, RATE_HZ))
 
 
 def _prepared(clip: Audio, gain_db: float) -> Audio:

@@ -15,14 +15,13 @@ from .engines import SpeechEngine, load_engine
 from .errors import BedtimeError, ScriptErrors
 from .export import STEMS, Mastered, Section, StoryInfo, export, is_current, require_ffmpeg
 from .master import TARGET_LUFS, limiter_gain, loudness_lufs, master, master_to_target
-from .mix import HANDOFF_S, Timeline, mix_chapter, mix_tail, plan_chapter
+from .mix import HANDOFF_S, TailPiece, Timeline, mix_chapter, mix_tail, plan_chapter, tail_pieces
 from .script import parse_script
 from .soundscape import synthetic_share
 from .synth import SpeechBank, synthesize
 
 Report = Callable[[str], None]
 TAIL_TITLE = "Drift off"
-MIN_TAIL_FADE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -147,11 +146,11 @@ def render_story(
 
 def _plan_sections(
     plan: Plan, bank: SpeechBank, options: RenderOptions
-) -> list[tuple[Section, Timeline | None]]:
-    """The story's sections in order, each with its chapter's timeline (None for the tail).
+) -> list[tuple[Section, Timeline | TailPiece]]:
+    """The story's sections in order, each with its chapter's timeline or its piece of the tail.
     A section's key is everything that decides how it sounds: the chapter-cache key."""
     script, chapters = plan.script, plan.script.chapters
-    sections: list[tuple[Section, Timeline | None]] = []
+    sections: list[tuple[Section, Timeline | TailPiece]] = []
     for index, chapter in enumerate(chapters):
         timeline = plan_chapter(chapter, index, len(chapters), script.pacing, bank)
         key = _digest(
@@ -171,10 +170,20 @@ def _plan_sections(
         section = Section(chapter.title, key, timeline.length_s, HANDOFF_S, timeline.lines, share)
         sections.append((section, timeline))
     if options.tail_s > 0:
-        tail_s = max(options.tail_s, HANDOFF_S)
         bed = chapters[-1].scenes[-1].soundscape
-        key = _digest([sections[-1][0].key, "tail", tail_s, repr(bed)])
-        sections.append((Section(TAIL_TITLE, key, tail_s, 0.0, (), synthetic_share(bed)), None))
+        last_chapter = sections[-1][0].key
+        for piece in tail_pieces(bed, max(options.tail_s, HANDOFF_S)):
+            key = _digest([last_chapter, "tail", piece.tail_s, piece.index, repr(bed)])
+            section = Section(
+                TAIL_TITLE,
+                key,
+                piece.length_s,
+                piece.handoff_s,
+                (),
+                synthetic_share(bed),
+                continues=piece.index > 0,
+            )
+            sections.append((section, piece))
     return sections
 
 
@@ -190,7 +199,7 @@ class _Mixer:
         self,
         plan: Plan,
         options: RenderOptions,
-        timelines: dict[str, Timeline | None],
+        timelines: dict[str, Timeline | TailPiece],
         report: Report,
     ) -> None:
         self.plan, self.options, self.timelines, self.report = plan, options, timelines, report
@@ -202,8 +211,13 @@ class _Mixer:
         found = self._cached(section)
         if found is None:
             return self._mix(section)
-        self.report(f"{self.plan.script.slug}: '{section.title}' unchanged")
+        self.report(f"{self.plan.script.slug}: {self._named(section)} unchanged")
         return found
+
+    def _named(self, section: Section) -> str:
+        piece = self.timelines[section.key]
+        part = f", part {piece.index + 1}" if isinstance(piece, TailPiece) and piece.index else ""
+        return f"'{section.title}'{part}"
 
     def _keys(self, section: Section) -> dict[str, str]:
         stems = STEMS if self.options.stems else ()
@@ -227,10 +241,8 @@ class _Mixer:
         slug, options = self.plan.script.slug, self.options
         timeline = self.timelines[section.key]
         ceiling = section.ceiling_dbtp
-        if timeline is None:
-            bed = self.plan.script.chapters[-1].scenes[-1].soundscape
-            fade_s = max(MIN_TAIL_FADE_S, section.length_s / 4)
-            mixed = mix_tail(bed, section.length_s, fade_s, slug)
+        if isinstance(timeline, TailPiece):
+            mixed = mix_tail(timeline, slug)
             gain_db = self.gain_db
             audio = master(mixed.mixed, gain_db, ceiling)
         else:
@@ -247,7 +259,7 @@ class _Mixer:
         options.chapters.put(keys["mix"], audio, {"gain_db": gain_db, "loudness_lufs": loudness})
         self.gain_db = gain_db
         self.mix_s += time.perf_counter() - started
-        self.report(f"{slug}: mixed '{section.title}'")
+        self.report(f"{slug}: mixed {self._named(section)}")
         return Mastered(tracks, loudness)
 
 
