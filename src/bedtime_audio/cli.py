@@ -162,7 +162,7 @@ engine_option = click.option(
 @click.option(
     "--tail",
     "tail_s",
-    type=FiniteRange(0, 7200),
+    type=FiniteRange(0, 43200),
     default=600.0,
     show_default=True,
     help="Seconds of ambience after the last line, fading out.",
