@@ -187,17 +187,21 @@ def _exit_with(render_pid: int) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc here: ask the kernel whether the process is there
+    """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
+    if not _PROC.exists():  # no procfs: ask the kernel whether the process is there
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
         return True
+    try:
+        state = (_PROC.parent / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
     return state not in ("Z", "X")
+
+
+_PROC = Path("/proc/self/stat")
 
 
 def _worker_speak(key: str, spoken: str, voice: Voice) -> str:
