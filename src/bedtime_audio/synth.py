@@ -188,20 +188,20 @@ def _exit_with(render_pid: int) -> None:
 
 def _alive(pid: int) -> bool:
     """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
-    if not _PROC.exists():  # no procfs: ask the kernel whether the process is there
+    if not _PROCFS.exists():  # no procfs: ask the kernel whether the process is there
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
         return True
     try:
-        state = (_PROC.parent / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+        state = (_PROCFS / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
     except OSError:
         return False
     return state not in ("Z", "X")
 
 
-_PROC = Path("/proc/self/stat")
+_PROCFS = Path("/proc")
 
 
 def _worker_speak(key: str, spoken: str, voice: Voice) -> str:
