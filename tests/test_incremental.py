@@ -265,11 +265,11 @@ def peak_rss_mb(*args: str, cwd: Path) -> float:
 
 def test_a_long_tail_needs_no_more_memory_than_a_short_one(tmp_path: Path) -> None:
     """The tail is mixed, mastered and cached a few minutes at a time: four times the tail, the
-    same peak memory (an hour's tail once took 10 GB, 2.8 MB a second)."""
+    same peak memory, within 100 MB (an hour's tail once took 10 GB, 2.8 MB a second)."""
     render = ("render", str(DATA / "tiny.yaml"), "--draft", "-q", *TINY_ARGS[4:])
     short = peak_rss_mb(*render, "--tail", "180", "--out", "short", cwd=tmp_path)
     long = peak_rss_mb(*render, "--tail", "720", "--out", "long", cwd=tmp_path)
-    assert long <= short + 50, (short, long)
+    assert long <= short + 100, (short, long)  # the old whole-tail mix: +2 GB
     chapters = ffprobe_chapters(tmp_path / "long" / "tiny" / "tiny.m4b")
     assert chapters[-1]["tags"]["title"] == "Drift off"
     assert float(chapters[-1]["end_time"]) - float(chapters[-1]["start_time"]) == pytest.approx(

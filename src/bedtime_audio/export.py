@@ -203,8 +203,7 @@ def _encode(
     its own and kept in `encoded`, so a re-render encodes only the stretches that hear a changed
     section. Sections are loaded one at a time and overlap-added into one stream."""
     stretches = _stretches(sections, encoder)
-    stored = {s.key: found[1] for s in stretches if (found := encoded.read(s.key)) is not None}
-    missing = {s.key: s for s in stretches if s.key not in stored}
+    missing = {s.key: s for s in stretches if encoded.read(s.key) is None}
     with _Encoders(ffmpeg, tmp, story.slug) as encoders:
         sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
         for key, stretch in missing.items():
@@ -214,10 +213,16 @@ def _encode(
             sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
         loudness = _stream(sections, load, sinks)
     for key, stretch in missing.items():
-        stored[key] = stretch.kept((tmp / f"{key}.aac").read_bytes())
-        encoded.write(key, stored[key])
+        encoded.write(key, stretch.kept((tmp / f"{key}.aac").read_bytes()))
         (tmp / f"{key}.aac").unlink()
-    (tmp / "audio.aac").write_bytes(b"".join(stored[s.key] for s in stretches))
+    with open(tmp / "audio.aac", "wb") as spliced:  # a stretch at a time: hours of tail are long
+        for stretch in stretches:
+            found = encoded.read(stretch.key)
+            if found is None:
+                raise ExportError(
+                    f"the encoded stretch {stretch.key[:12]} vanished from {encoded.root}"
+                )
+            spliced.write(found[1])
     written = _placed(sections, loudness)
     _write_metadata(ffmpeg, tmp, story, written)
     return written
