@@ -145,7 +145,7 @@ def test_every_bad_script_is_covered() -> None:
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ScriptError, match=r"nope\.yaml:0: no such file"):
+    with pytest.raises(ScriptError, match=r"nope\.yaml: no such file"):
         parse_script(tmp_path / "nope.yaml")
 
 
@@ -163,3 +163,12 @@ def test_pacing_is_read_and_checked(tmp_path: Path) -> None:
     )
     with pytest.raises(ScriptError, match=r"paced\.yaml:3: pacing\.final_speed: must be 0\.5 to 1"):
         parse_script(path)
+
+
+def test_a_misspelt_file_name_gets_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "dream-standard.yaml").write_text("title: x\n")
+    with pytest.raises(ScriptError) as caught:
+        parse_script(tmp_path / "dream-standrd.yaml")
+    assert str(caught.value) == (
+        f"{tmp_path / 'dream-standrd.yaml'}: no such file (did you mean 'dream-standard.yaml'?)"
+    )

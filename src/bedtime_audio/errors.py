@@ -36,7 +36,8 @@ class ScriptError(BedtimeError):
         self.path = path
         self.line = line
         self.message = message
-        super().__init__(printable(f"{path}:{line}: {message}"))
+        where = f"{path}:{line}" if line else path  # line 0: the file as a whole
+        super().__init__(printable(f"{where}: {message}"))
 
 
 class ScriptErrors(BedtimeError):

@@ -48,7 +48,8 @@ def compose_file(path: Path, shown: str) -> yaml.Node:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScriptError(shown, 0, "no such file") from None
+        siblings = [str(p.name) for p in path.parent.glob("*.yaml")] if path.parent.is_dir() else []
+        raise ScriptError(shown, 0, f"no such file{did_you_mean(path.name, siblings)}") from None
     except UnicodeDecodeError as exc:
         raise ScriptError(shown, 1, f"not UTF-8 text ({exc.reason})") from None
     try:
