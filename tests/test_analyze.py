@@ -149,6 +149,13 @@ def test_pace_falls_as_constructed(analysis: StoryAnalysis) -> None:
     assert wpm[:2] == [pytest.approx(180.0), pytest.approx(120.0)]
     assert wpm[2] is None  # the tail has no lines
     assert analysis.wpm_ratio == pytest.approx(120 / 180)
+    # every line is the narrator's; overall counts the chapter's whole span, pauses and all
+    assert [c.narration_wpm for c in analysis.chapters] == wpm
+    for (title, start_s, end_s, _share), chapter in zip(
+        CHAPTERS[:2], analysis.chapters, strict=False
+    ):
+        words = sum(n for c, _s, _e, n, _hz, _a in LINES if c == title)
+        assert chapter.overall_wpm == pytest.approx(words / (end_s - start_s) * 60)
 
 
 def test_bed_centroid_falls_and_ignores_the_lines(analysis: StoryAnalysis, built: Built) -> None:
@@ -187,12 +194,14 @@ def test_report_shows_every_chapter_and_the_story(analysis: StoryAnalysis) -> No
         "M-I",
         "LU",
         "wpm",
+        "narr",
+        "overall",
         "synth",
         "bed",
         "Hz",
     ]
     assert report.splitlines()[3].startswith("Bright and busy")
-    assert "wpm last/first: 0.67 (120 / 180)" in report
+    assert "wpm last/first: 0.67 (120 / 180); narration 120 / 180, overall " in report
     assert "\ntail: present, fading (last 15 s " in report
 
 
@@ -200,7 +209,9 @@ def test_a_steady_tail_is_not_fading() -> None:
     steady = noise_bed(30, 400, 0.02, 3)
     pieces = np.split(steady.astype(np.float32), 3, axis=1)
     chapters = (ChapterSpan("A", 0.0, 10.0, 1.0), ChapterSpan("Drift off", 10.0, 30.0, 1.0))
-    info = RenderInfo("Steady", 30.0, chapters, (LineSpan("A", 4, 1.0, 2.0),))
+    info = RenderInfo(
+        "Steady", 30.0, chapters, (LineSpan("A", "narrator", "one two three four", 1.0, 2.0),)
+    )
     tail = summarize(Path("steady.m4b"), info, measure(pieces)).tail
     assert tail.present and not tail.fading
     assert abs(tail.drop_lu) < 1.0
@@ -222,7 +233,7 @@ def test_measuring_in_pieces_equals_measuring_the_whole(piece_hops: int) -> None
 
 
 def test_bed_mask_widens_each_line_by_margin() -> None:
-    mask = bed_mask([LineSpan("A", 3, 1.0, 2.0)], 40)
+    mask = bed_mask([LineSpan("A", "narrator", "one two three", 1.0, 2.0)], 40)
     assert mask[:7].all() and not mask[7:23].any() and mask[23:].all()
 
 

@@ -45,16 +45,16 @@ def test_one_line_edit_speaks_one_line_and_remixes_one_chapter(tmp_path: Path) -
     original = (DATA / "tiny.yaml").read_text()
     edited.write_text(original.replace("Rain began to fall", "Soft rain began to fall"))
     first = render(DATA / "tiny.yaml", out, cache)
-    assert "7 lines spoken, 0 from the cache" in first.stderr
+    assert "7 sentences spoken, 0 from the cache" in first.stderr
     again = render(DATA / "tiny.yaml", out, cache)
     assert "tiny: up to date" in again.stderr
     after_edit = render(edited, out, cache)
-    assert "1 lines spoken, 6 from the cache" in after_edit.stderr
+    assert "1 sentences spoken, 6 from the cache" in after_edit.stderr
     assert "'The Humming City' unchanged" in after_edit.stderr
     assert "mixed 'Rain at Last'" in after_edit.stderr
     # The edited render equals a render of the edited script from nothing.
     fresh = render(edited, tmp_path / "fresh-out", tmp_path / "fresh-cache")
-    assert "7 lines spoken" in fresh.stderr
+    assert "7 sentences spoken" in fresh.stderr
     assert pcm_hash(out / "tiny" / "tiny.m4b") == pcm_hash(tmp_path / "fresh-out/tiny/tiny.m4b")
 
 
@@ -79,7 +79,7 @@ def test_a_killed_render_resumes_to_the_same_samples(tmp_path: Path, tiny_render
     time.sleep(0.5)
     assert not encoders_writing_into(out), "the encoders die with the render"
     resumed = render(DATA / "tiny.yaml", out, cache)
-    assert "0 lines spoken, 7 from the cache" in resumed.stderr
+    assert "0 sentences spoken, 7 from the cache" in resumed.stderr
     assert "'The Humming City' unchanged" in resumed.stderr
     for ext in ("m4b", "mp3"):
         assert pcm_hash(out / "tiny" / f"tiny.{ext}") == pcm_hash(tiny_render / f"tiny.{ext}")
@@ -118,7 +118,7 @@ def test_a_damaged_cache_entry_is_spoken_again(tmp_path: Path, damage: str) -> N
         victim.write_bytes(bytes(blob))
     (out / "tiny" / "render.json").unlink()  # so the story is not simply up to date
     again = render(DATA / "tiny.yaml", out, cache)
-    assert "1 lines spoken, 6 from the cache" in again.stderr
+    assert "1 sentences spoken, 6 from the cache" in again.stderr
     assert pcm_hash(out / "tiny" / "tiny.mp3") == clean
 
 

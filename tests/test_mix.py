@@ -18,11 +18,22 @@ from bedtime_audio.mix import (
     LEAD_IN_S,
     LEAD_OUT_S,
     RATE_HZ,
+    line_audio,
     mix_chapter,
+    place_line,
     plan_chapter,
+    widened,
 )
 from bedtime_audio.model import Chapter, Layer, Pacing, Pause, Scene, Speech, Voice
-from bedtime_audio.synth import SPEECH_LUFS, Clip, SpeechBank, level_gain_db
+from bedtime_audio.synth import (
+    SPEECH_LUFS,
+    Clip,
+    Sentence,
+    SpeechBank,
+    level_gain_db,
+    loudness_blocks,
+    pauses_in,
+)
 
 RAIN = (Layer("rain"),)
 WIND = (Layer("wind"),)
@@ -36,9 +47,9 @@ def bank_of(lines: list[Speech], cache: AudioCache, seconds: float = 2.0) -> Spe
         audio = Audio(0.3 * np.sin(2 * np.pi * (200 + 50 * index) * t), 22050)
         key = f"{index:064x}"
         cache.put(key, audio)
-        clips[line] = Clip(
-            key, Voice("test", "v"), line.text, audio.duration_s, level_gain_db(audio)
-        )
+        sentence = Sentence(key, audio.duration_s, pauses_in(audio))
+        gain_db = level_gain_db(loudness_blocks(audio))
+        clips[line] = Clip(Voice("test", "v"), line.text, (sentence,), gain_db)
     return SpeechBank(MappingProxyType(clips), len(lines), 0)
 
 
@@ -64,15 +75,66 @@ def test_timeline_places_lines_with_pauses(tmp_path: Path) -> None:
     ]
 
 
-def test_pauses_stretch_as_chapters_slow(tmp_path: Path) -> None:
+def test_pauses_grow_chapter_by_chapter(tmp_path: Path) -> None:
     a, b = Speech("n", "a", 1), Speech("n", "b", 2)
     chapter = chapter_of((RAIN, (a, b)))
     bank = bank_of([a, b], AudioCache(tmp_path))
-    pacing = Pacing(final_speed=0.8, line_pause_s=1.0)
-    first = plan_chapter(chapter, 0, 3, pacing, bank).lines
-    last = plan_chapter(chapter, 2, 3, pacing, bank).lines
-    assert first[1].start_s - first[0].end_s == pytest.approx(1.0)
-    assert last[1].start_s - last[0].end_s == pytest.approx(1.0 / 0.8)
+    pacing = Pacing(line_pause_s=1.0, final_pause_scale=2.5)
+    gaps = [
+        (lambda lines: lines[1].start_s - lines[0].end_s)(
+            plan_chapter(chapter, i, 3, pacing, bank).lines
+        )
+        for i in range(3)
+    ]
+    assert gaps == pytest.approx([1.0, 1.75, 2.5])
+    assert pacing.speed(0, 3) == 0.9 and pacing.speed(2, 3) == pytest.approx(0.8)
+
+
+def _spoken(seconds: list[float], gap_s: float = 0.0) -> Audio:
+    """Tones of the given lengths, each followed (but the last) by gap_s of silence."""
+    parts = []
+    for index, length_s in enumerate(seconds):
+        t = np.arange(round(length_s * 24000)) / 24000
+        parts.append(0.3 * np.sin(2 * np.pi * (180 + 40 * index) * t))
+        parts.append(np.zeros(round(gap_s * 24000)))
+    return Audio(np.concatenate(parts[:-1]).astype(np.float32), 24000)
+
+
+def test_a_pause_inside_a_sentence_is_found_and_widened() -> None:
+    audio = _spoken([1.0, 0.8], gap_s=0.25)
+    ((middle_s, length_s),) = pauses_in(audio)
+    assert (middle_s, length_s) == pytest.approx((1.125, 0.25), abs=0.011)
+    assert pauses_in(_spoken([1.0, 0.8], gap_s=0.1)) == ()  # a consonant's closure, not a pause
+    wide = widened(audio, pauses_in(audio), 0.75)
+    assert wide.duration_s == pytest.approx(audio.duration_s + 0.5, abs=0.011)
+    assert pauses_in(wide)[0][1] == pytest.approx(0.75, abs=0.011)
+    assert widened(audio, pauses_in(audio), 0.2) is audio  # long enough already
+
+
+def test_sentences_of_a_line_are_placed_with_the_chapter_s_pauses(tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path)
+    one, two = _spoken([1.0, 0.8], gap_s=0.25), _spoken([0.5])
+    cache.put("a" * 64, one)
+    cache.put("b" * 64, two)
+    sentences = tuple(
+        Sentence(k, a.duration_s, pauses_in(a)) for k, a in (("a" * 64, one), ("b" * 64, two))
+    )
+    clip = Clip(Voice("test", "v"), "x", sentences, 0.0)
+    pacing = Pacing(sentence_pause_s=0.6, clause_pause_s=0.4, final_pause_scale=2.0)
+    first = place_line(Speech("n", "x", 1), clip, 5.0, pacing)
+    last = place_line(Speech("n", "x", 1), clip, 5.0, pacing, scale=2.0)
+    assert first.offsets_s == pytest.approx((0.0, one.duration_s + 0.15 + 0.6), abs=0.011)
+    assert last.offsets_s == pytest.approx((0.0, one.duration_s + 0.55 + 1.2), abs=0.011)
+    heard = line_audio(last, cache)
+    assert heard.duration_s == pytest.approx(last.end_s - last.start_s, abs=0.001)
+    # silence where the pauses were placed, sound where the sentences are
+    level = np.abs(heard.samples[0])
+    inside = slice(round((one.duration_s + 0.6) * RATE_HZ), round((one.duration_s + 1.7) * RATE_HZ))
+    assert level[inside].max() < 1e-3
+    assert (
+        level[round(0.5 * RATE_HZ)] > 1e-3
+        or level[round(0.5 * RATE_HZ) - 10 : round(0.5 * RATE_HZ) + 10].max() > 1e-2
+    )
 
 
 def test_equal_power_crossfade_keeps_power_constant() -> None:

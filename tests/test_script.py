@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from bedtime_audio.errors import ScriptError, ScriptErrors
-from bedtime_audio.model import Layer, Pause, Speech
+from bedtime_audio.model import Layer, Pacing, Pause, Speech
 from bedtime_audio.script import parse_script
 
 DATA = Path(__file__).parent / "data"
@@ -156,12 +156,18 @@ def test_pacing_is_read_and_checked(tmp_path: Path) -> None:
         "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n"
     )
     pacing = parse_script(path).pacing
-    assert (pacing.final_speed, pacing.line_pause_s, pacing.scene_pause_s) == (0.7, 1.2, 3.5)
+    assert (pacing.final_speed, pacing.line_pause_s, pacing.scene_pause_s) == (
+        0.7,
+        1.2,
+        Pacing().scene_pause_s,
+    )
     path.write_text(
         "title: P\ncast: {n: x}\npacing: {final_speed: 0.2}\n"
         "chapters: [{title: A, scenes: [{lines: [{n: hi}]}]}]\n"
     )
-    with pytest.raises(ScriptError, match=r"paced\.yaml:3: pacing\.final_speed: must be 0\.5 to 1"):
+    with pytest.raises(
+        ScriptError, match=r"paced\.yaml:3: pacing\.final_speed: must be 0\.5 to 1\.5"
+    ):
         parse_script(path)
 
 

@@ -38,9 +38,14 @@ class ChapterSpan:
 @dataclass(frozen=True)
 class LineSpan:
     chapter: str
-    words: int
+    speaker: str
+    text: str
     start_s: float
     end_s: float
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,11 @@ class ChapterAnalysis:
     momentary_excess_lu: float | None
     """Loudest 400 ms momentary loudness above the chapter's integrated loudness."""
     words_per_minute: float | None
+    """Words over the time the lines take, pauses between sentences included."""
+    narration_wpm: float | None
+    """The same, for the narrator's lines alone."""
+    overall_wpm: float | None
+    """Words over the whole chapter: every pause and the bed between lines included."""
     synthetic_share: float
     bed_centroid_hz: float | None
     """Power-weighted spectral centroid of the bed alone."""
@@ -124,8 +134,9 @@ def _chapter_span(c: dict[str, Any]) -> ChapterSpan:
 
 
 def _line_span(x: dict[str, Any]) -> LineSpan:
-    words = len(str(x["text"]).split())
-    return LineSpan(str(x["chapter"]), words, float(x["start_s"]), float(x["end_s"]))
+    return LineSpan(
+        str(x["chapter"]), str(x["speaker"]), str(x["text"]), float(x["start_s"]), float(x["end_s"])
+    )
 
 
 def load_render_json(audio_path: Path) -> RenderInfo:
@@ -162,6 +173,8 @@ def words_per_minute(lines: Sequence[LineSpan]) -> float | None:
 
 def _chapter(span: ChapterSpan, info: RenderInfo, hops: Hops, bed: np.ndarray) -> ChapterAnalysis:
     start_s, end_s = span.start_s, span.end_s
+    lines = [x for x in info.lines if x.chapter == span.title]
+    words = sum(line.words for line in lines)
     return ChapterAnalysis(
         span.title,
         start_s,
@@ -169,7 +182,9 @@ def _chapter(span: ChapterSpan, info: RenderInfo, hops: Hops, bed: np.ndarray) -
         loudness_lufs=hops.loudness_lufs(start_s, end_s),
         true_peak_dbtp=hops.true_peak_dbtp(start_s, end_s),
         momentary_excess_lu=hops.momentary_excess_lu(start_s, end_s),
-        words_per_minute=words_per_minute([x for x in info.lines if x.chapter == span.title]),
+        words_per_minute=words_per_minute(lines),
+        narration_wpm=words_per_minute([x for x in lines if x.speaker == "narrator"]),
+        overall_wpm=words / (end_s - start_s) * 60 if words else None,
         synthetic_share=span.synthetic_share,
         bed_centroid_hz=hops.centroid_hz(start_s, end_s, bed),
     )
@@ -249,8 +264,8 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
-_HEADS = ("LUFS", "dBTP", "M-I LU", "wpm", "synth", "bed Hz")
-_SPECS = (".1f", ".1f", "+.1f", ".0f", ".2f", ".0f")
+_HEADS = ("LUFS", "dBTP", "M-I LU", "wpm", "narr", "overall", "synth", "bed Hz")
+_SPECS = (".1f", ".1f", "+.1f", ".0f", ".0f", ".0f", ".2f", ".0f")
 """How the figures of ChapterAnalysis after its title, start and end are shown, in order."""
 
 
@@ -275,6 +290,7 @@ def format_report(analysis: StoryAnalysis) -> str:
     a = analysis
     width = min(max(7, *(len(c.title) for c in a.chapters)), 28) + 2
     loudness = f"{_num(a.loudness_lufs, '.1f')} LUFS, {_num(a.true_peak_dbtp, '.1f')} dBTP"
+    story = [c for c in a.chapters if c.words_per_minute is not None] or list(a.chapters)
     lines = [
         f"{a.title} ({a.source.name}, {_clock(a.duration_s)})",
         "",
@@ -284,7 +300,11 @@ def format_report(analysis: StoryAnalysis) -> str:
         f"story: {loudness}; loudest moment {_num(a.momentary_excess_lu, '+.1f')} LU above "
         "integrated (tail excluded)",
         f"wpm last/first: {_num(a.wpm_ratio, '.2f')} "
-        f"({_num(a.last_wpm, '.0f')} / {_num(a.first_wpm, '.0f')})",
+        f"({_num(a.last_wpm, '.0f')} / {_num(a.first_wpm, '.0f')}); narration "
+        f"{_num(story[-1].narration_wpm, '.0f')} / {_num(story[0].narration_wpm, '.0f')}, "
+        f"overall {_num(story[-1].overall_wpm, '.0f')} / {_num(story[0].overall_wpm, '.0f')}",
+        "(wpm: words over the lines' time; narr: the narrator's alone; overall: over the "
+        "whole chapter, pauses included)",
         f"bed centroid last third / first third: {_num(a.bed_centroid_last_third_hz, '.0f')} Hz"
         f" / {_num(a.bed_centroid_first_third_hz, '.0f')} Hz",
         _tail_line(a.tail),

@@ -14,6 +14,7 @@ import yaml
 from .engines import ENGINES, VoiceInfo
 from .errors import ScriptError
 from .model import Script, Voice
+from .text import is_phonemes
 from .yamlnodes import Problems, StructureError, compose_file, mapping, number, scalar, text
 
 GENDERS = ("female", "male")
@@ -34,8 +35,14 @@ class Casting:
     """A parsed voices.yaml."""
 
     path: str
-    lexicon: Mapping[str, str]
-    """Word → respelling, applied before every engine speaks."""
+    lexicon: Mapping[str, Mapping[str, str]]
+    """Word → engine → how that engine should say it ('' for every engine)."""
+
+    def lexicon_for(self, engine: str) -> Mapping[str, str]:
+        """Word → respelling or phonemes, for one engine."""
+        found = {word: forms.get(engine, forms.get("")) for word, forms in self.lexicon.items()}
+        return MappingProxyType({word: form for word, form in found.items() if form})
+
     defaults: Mapping[str, Role]
     """Roles shared by every story, such as the narrator."""
     stories: Mapping[str, Mapping[str, Role]]
@@ -78,11 +85,11 @@ def load_voices(path: Path | None) -> Casting:
 
 def _casting(root: yaml.Node, shown: str, problems: Problems) -> Casting:
     top = mapping(root, "", problems, optional=("lexicon", "defaults", "stories"))
-    lexicon: dict[str, str] = {}
+    lexicon: dict[str, Mapping[str, str]] = {}
     if "lexicon" in top:
         for word, (_key, node) in mapping(top["lexicon"][1], "lexicon", problems).items():
             with contextlib.suppress(StructureError):  # reported; go on to the next entry
-                lexicon[word] = text(node, f"lexicon.{word}", problems)
+                lexicon[word] = _entry(node, f"lexicon.{word}", problems)
     defaults = _roles(top["defaults"][1], "defaults", problems) if "defaults" in top else {}
     stories: dict[str, Mapping[str, Role]] = {}
     if "stories" in top:
@@ -91,6 +98,34 @@ def _casting(root: yaml.Node, shown: str, problems: Problems) -> Casting:
     return Casting(
         shown, MappingProxyType(lexicon), MappingProxyType(defaults), MappingProxyType(stories)
     )
+
+
+_PHONEMES = {"kokoro": ("/", "/", "IPA"), "pyttsx3": ("[[", "]]", "mnemonics")}
+"""How each engine takes phonemes in a lexicon entry."""
+
+
+def _entry(node: yaml.Node, where: str, problems: Problems) -> Mapping[str, str]:
+    """A respelling for every engine, or a form per engine: a respelling or its phonemes."""
+    if not isinstance(node, yaml.MappingNode):
+        form = text(node, where, problems)
+        if is_phonemes(form):
+            engine = "kokoro" if form.startswith("/") else "pyttsx3"
+            problems.add(
+                node, where, f"'{form}' is {engine} phonemes: give them as {{{engine}: {form}}}"
+            )
+        return MappingProxyType({"": form})
+    forms = {}
+    for engine, (_key, value) in mapping(node, where, problems, optional=tuple(ENGINES)).items():
+        form = text(value, f"{where}.{engine}", problems)
+        opening, closing, name = _PHONEMES[engine]
+        if is_phonemes(form) and not (form.startswith(opening) and form.endswith(closing)):
+            problems.add(
+                value,
+                f"{where}.{engine}",
+                f"{engine} takes phonemes as {opening}{name}{closing}, not '{form}'",
+            )
+        forms[engine] = form
+    return MappingProxyType(forms)
 
 
 def _roles(node: yaml.Node, where: str, problems: Problems) -> dict[str, Role]:
@@ -175,7 +210,8 @@ def cast(script: Script, casting: Casting, engine: str, offered: tuple[VoiceInfo
                 f"{casting.path}; auto-cast as {voices[speaker].voice_id}"
             )
     ordered = {speaker: voices[speaker] for speaker in script.cast}
-    return Plan(script, engine, MappingProxyType(ordered), casting.lexicon, tuple(notices))
+    lexicon = casting.lexicon_for(engine)
+    return Plan(script, engine, MappingProxyType(ordered), lexicon, tuple(notices))
 
 
 def _offered(voice_id: str, known: set[str]) -> bool:

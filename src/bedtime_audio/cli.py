@@ -21,6 +21,8 @@ from . import __version__
 from .cache import default_cache_dir
 from .engines import ENGINES, default_engine, load_engine
 from .errors import BedtimeError, printable
+from .model import Voice
+from .text import normalize_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_VOICES = Path("voices.yaml")
@@ -239,6 +241,8 @@ def check(scripts: tuple[Path, ...], voices_path: Path | None, engine: str | Non
     for plan in plans:
         for notice in plan.notices:
             click.echo(f"notice: {notice}", err=True)
+        for warning in plan.script.warnings:
+            click.echo(f"warning: {printable(warning)}", err=True)
         words = sum(len(s.text.split()) for s in plan.script.speeches)
         click.echo(
             f"{plan.script.path}: ok — {len(plan.script.chapters)} chapters, "
@@ -275,6 +279,37 @@ def voices(engine: str | None, sample: Path | None, voices_path: Path | None) ->
     for path in audition(plan, loaded, RenderOptions(folder, default_cache_dir()), report):
         speaker = path.stem
         click.echo(f"{speaker:12s} {plan.voices[speaker].voice_id:22s} {_shown(path)}")
+
+
+_ACCENT_VOICES = {"kokoro": ("af_heart", "bf_emma"), "pyttsx3": ("en-us", "en-gb")}
+"""Voices whose accents `bedtime lexicon` shows when no --voice is given."""
+
+
+@main.command()
+@click.argument("words", nargs=-1, required=True)
+@engine_option
+@click.option("--voice", default=None, help="Show this voice's accent (default: US and British).")
+@voices_option
+@handle_errors
+def lexicon(
+    words: tuple[str, ...], engine: str | None, voice: str | None, voices_path: Path | None
+) -> None:
+    """Print the phonemes an engine will speak for each word, with and without voices.yaml's
+    lexicon, so a name can be checked before a render."""
+    from .casting import load_voices
+
+    name = _pick_engine(engine, False, Reporter(quiet=True, verbose=False))
+    loaded = load_engine(name)
+    entries = load_voices(_voices_option(voices_path)).lexicon_for(name)
+    width = max(len(word) for word in words)
+    for voice_id in [voice] if voice else _ACCENT_VOICES[name]:
+        spoken_by = Voice(name, voice_id)
+        click.echo(f"{name}, {voice_id}:")
+        for word in words:
+            plain = loaded.phonemes(word, spoken_by)
+            said = loaded.phonemes(normalize_text(word, entries), spoken_by)
+            change = f"  →  {said}   (lexicon)" if said != plain else ""
+            click.echo(f"  {word:<{width}}  {plain}{change}")
 
 
 @main.command()
@@ -382,6 +417,24 @@ def analyze(file: Path, plot: Path | None) -> None:
 
     plot = _absolute(plot or file.with_suffix(".png"))
     click.echo(format_report(analyze_file(_absolute(file), plot)))
+
+
+@main.command()
+@click.argument(
+    "files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, path_type=Path, dir_okay=False),
+    callback=_user_path,
+)
+@handle_errors
+def listen(files: tuple[Path, ...]) -> None:
+    """Transcribe rendered M4B or MP3 files with Whisper tiny.en and score them against the
+    script: word error rate per chapter, and each cast name heard right or misheard."""
+    from .listen import format_listening, listen
+
+    for number, file in enumerate(files):
+        click.echo(("\n" if number else "") + format_listening(listen(_absolute(file))))
 
 
 @main.group()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,10 @@ class Placed:
     clip: Clip
     start_s: float
     end_s: float
+    offsets_s: tuple[float, ...]
+    """Where each of the clip's sentences starts, from the line's start."""
+    least_pause_s: float
+    """Every pause the voice made inside a sentence lasts at least this long."""
 
 
 @dataclass(frozen=True)
@@ -86,26 +91,27 @@ class ChapterMix:
 def plan_chapter(
     chapter: Chapter, index: int, count: int, pacing: Pacing, bank: SpeechBank
 ) -> Timeline:
-    """Place every line; pauses stretch as the telling slows chapter by chapter."""
-    stretch = 1.0 / pacing.speed(index, count)
+    """Place every line, sentence by sentence; pauses grow as the telling nears its end."""
+    scale = pacing.pause_scale(index, count)
+    scene_pause_s = pacing.scene_pause_s * scale
     t = LEAD_IN_S
     lines: list[Placed] = []
     changes: list[tuple[float, Soundscape, int]] = []  # the bed changes mid-pause between scenes
     for scene_index, scene in enumerate(chapter.scenes):
         if scene_index:
-            t += pacing.scene_pause_s * stretch
+            t += scene_pause_s
         if not changes or changes[-1][1] != scene.soundscape:
-            start_s = t - pacing.scene_pause_s * stretch / 2 if changes else 0.0
+            start_s = t - scene_pause_s / 2 if changes else 0.0
             changes.append((start_s, scene.soundscape, scene_index))
         for position, line in enumerate(scene.lines):
             if isinstance(line, Pause):
                 t += line.pause_s
                 continue
             if position and isinstance(scene.lines[position - 1], Speech):
-                t += pacing.line_pause_s * stretch
-            clip = bank.clips[line]
-            lines.append(Placed(line, clip, t, t + clip.duration_s))
-            t += clip.duration_s
+                t += pacing.line_pause_s * scale
+            placed = place_line(line, bank.clips[line], t, pacing, scale)
+            lines.append(placed)
+            t = placed.end_s
     length_s = math.ceil((t + LEAD_OUT_S) * RATE_HZ / GRID_FRAMES) * GRID_FRAMES / RATE_HZ
     ends = [start_s for start_s, _bed, _scene in changes[1:]] + [length_s + HANDOFF_S]
     beds = tuple(
@@ -115,14 +121,59 @@ def plan_chapter(
     return Timeline(index, chapter, tuple(lines), beds, length_s)
 
 
+def place_line(
+    speech: Speech, clip: Clip, start_s: float, pacing: Pacing, scale: float = 1.0
+) -> Placed:
+    """A line from start_s: its sentences apart by the sentence pause, their pauses widened."""
+    least_pause_s = pacing.clause_pause_s * scale
+    offsets, t = [], 0.0
+    for number, sentence in enumerate(clip.sentences):
+        t += pacing.sentence_pause_s * scale if number else 0.0
+        offsets.append(round(t, 6))
+        t += sentence.length_s(least_pause_s)
+    return Placed(speech, clip, start_s, start_s + t, tuple(offsets), least_pause_s)
+
+
+def spoken_audio(placed: Placed, cache: AudioCache) -> Iterator[tuple[float, Audio]]:
+    """Each sentence of a placed line as it sounds in the mix, with its offset in the line."""
+    for sentence, offset_s in zip(placed.clip.sentences, placed.offsets_s, strict=True):
+        audio = widened(load_clip(cache, sentence.key), sentence.pauses, placed.least_pause_s)
+        yield offset_s, _prepared(audio, placed.clip.gain_db)
+
+
+def line_audio(placed: Placed, cache: AudioCache) -> Audio:
+    """A placed line alone, as the mix plays it: sentences, pauses and level."""
+    voice = np.zeros((CHANNELS, round((placed.end_s - placed.start_s) * RATE_HZ)), np.float32)
+    for offset_s, clip in spoken_audio(placed, cache):
+        start = round(offset_s * RATE_HZ)
+        voice[:, start : start + clip.frames] += clip.samples[:, : voice.shape[1] - start]
+    return Audio(voice, RATE_HZ)
+
+
+def widened(audio: Audio, pauses: tuple[tuple[float, float], ...], least_s: float) -> Audio:
+    """The sentence with silence added in the middle of each pause shorter than least_s."""
+    parts, cut = [], 0
+    for middle_s, length_s in pauses:
+        if length_s < least_s:
+            at = round(middle_s * audio.rate_hz)
+            parts += [
+                audio.samples[:, cut:at],
+                np.zeros((audio.channels, round((least_s - length_s) * audio.rate_hz)), np.float32),
+            ]
+            cut = at
+    if not parts:
+        return audio
+    return Audio(np.concatenate([*parts, audio.samples[:, cut:]], axis=1), audio.rate_hz)
+
+
 def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
     frames = round((timeline.length_s + HANDOFF_S) * RATE_HZ)
     voice = np.zeros((CHANNELS, frames), np.float32)
     for placed in timeline.lines:
-        clip = _prepared(load_clip(cache, placed.clip.key), placed.clip.gain_db)
-        start = round(placed.start_s * RATE_HZ)
-        end = min(frames, start + clip.frames)
-        voice[:, start:end] += clip.samples[:, : end - start]
+        for offset_s, clip in spoken_audio(placed, cache):
+            start = round((placed.start_s + offset_s) * RATE_HZ)
+            end = min(frames, start + clip.frames)
+            voice[:, start:end] += clip.samples[:, : end - start]
     bed = _bed(timeline, frames, slug)
     bed *= _duck_gain(timeline.lines, frames)
     bed *= _chapter_fades(frames)

@@ -61,20 +61,36 @@ class Chapter:
 
 @dataclass(frozen=True)
 class Pacing:
-    """How the telling slows toward sleep; a script's `pacing:` overrides the defaults."""
+    """How the telling slows toward sleep; a script's `pacing:` overrides the defaults.
 
+    Speeds multiply each voice's own speed from voices.yaml. From the first chapter to the
+    last, speed glides from start_speed to final_speed and every pause grows, chapter by
+    chapter, to final_pause_scale times its first-chapter length. Kokoro drags below about
+    0.8x, so most of the slowing is silence: between lines, between the sentences of a line,
+    and inside a sentence where the voice itself paused (at a comma, say)."""
+
+    start_speed: float = 0.9
     final_speed: float = 0.8
-    """Speaking speed of the last chapter relative to the first; chapters between glide."""
-    line_pause_s: float = 0.9
-    """Silence between two lines in the first chapter; grows as speech slows."""
-    scene_pause_s: float = 3.5
-    """Ambience between scenes in the first chapter; grows as speech slows."""
+    sentence_pause_s: float = 0.7
+    """Silence between two sentences of one line, in the first chapter."""
+    clause_pause_s: float = 0.3
+    """The least silence where a voice paused inside a sentence, in the first chapter."""
+    line_pause_s: float = 1.2
+    """Silence between two lines, in the first chapter."""
+    scene_pause_s: float = 4.0
+    """Ambience between scenes, in the first chapter."""
+    final_pause_scale: float = 2.2
+
+    def progress(self, chapter: int, chapters: int) -> float:
+        """0.0 for the first chapter (0-based), 1.0 for the last."""
+        return chapter / (chapters - 1) if chapters > 1 else 0.0
 
     def speed(self, chapter: int, chapters: int) -> float:
-        """Speed factor of a chapter (0-based): 1.0 for the first, final_speed for the last."""
-        if chapters < 2:
-            return 1.0
-        return 1.0 - (1.0 - self.final_speed) * chapter / (chapters - 1)
+        progress = self.progress(chapter, chapters)
+        return self.start_speed + (self.final_speed - self.start_speed) * progress
+
+    def pause_scale(self, chapter: int, chapters: int) -> float:
+        return 1.0 + (self.final_pause_scale - 1.0) * self.progress(chapter, chapters)
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,8 @@ class Script:
     """Speaker id → short description, in the script's order."""
     chapters: tuple[Chapter, ...] = ()
     pacing: Pacing = Pacing()
+    warnings: tuple[str, ...] = ()
+    """Mistakes that do not stop a render, as 'path:line: message'."""
 
     @property
     def speeches(self) -> tuple[Speech, ...]:

@@ -12,7 +12,7 @@ from .engines import SpeechEngine
 from .errors import BedtimeError
 from .export import write_wav
 from .master import master_to_target
-from .mix import mix_chapter, plan_chapter
+from .mix import line_audio, mix_chapter, place_line, plan_chapter
 from .model import Chapter, Speech
 from .render import RenderOptions, Report
 from .synth import synthesize
@@ -87,11 +87,8 @@ def audition(
     bank = synthesize(plan, engine, options.lines, options.jobs, report, only=set(firsts.values()))
     paths = []
     for speaker, speech in firsts.items():
-        clip = bank.clips[speech]
-        audio = options.lines.get(clip.key)
-        if audio is None:
-            raise BedtimeError(f"the line of '{speaker}' vanished from {options.lines.root}")
+        placed = place_line(speech, bank.clips[speech], 0.0, plan.script.pacing)
         path = options.out_dir / f"{speaker}.wav"
-        write_wav(audio.gain(clip.gain_db).conform(44100, 2), path)
+        write_wav(line_audio(placed, options.lines), path)
         paths.append(path)
     return paths

@@ -118,7 +118,7 @@ def render_story(
         duration_s = sum(s.length_s for s in sections) + sections[-1].handoff_s
         return Rendered(folder, duration_s, 0, bank.cached, spoken_at - started, 0.0, 0.0)
     report(
-        f"{script.slug}: {bank.synthesized} lines spoken, {bank.cached} from the cache; "
+        f"{script.slug}: {bank.synthesized} sentences spoken, {bank.cached} from the cache; "
         "mixing and encoding"
     )
     mixer = _Mixer(plan, options, {s.key: t for s, t in planned}, report)
@@ -161,7 +161,16 @@ def _plan_sections(
                 repr(timeline.beds),
                 index,
                 timeline.length_s,
-                *((p.clip.key, p.start_s) for p in timeline.lines),
+                *(
+                    (
+                        p.start_s,
+                        p.least_pause_s,
+                        p.clip.gain_db,
+                        *p.offsets_s,
+                        *(x.key for x in p.clip.sentences),
+                    )
+                    for p in timeline.lines
+                ),
             ]
         )
         share = sum(

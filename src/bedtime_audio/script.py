@@ -61,6 +61,9 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
         if chapter is not None:
             chapters.append(chapter)
             bed = chapter.soundscape
+    _warn_unheard_soundscapes(
+        sequence(top["chapters"][1], "chapters", problems, "chapter"), problems
+    )
     optional = {
         key: text(top[key][1], key, problems) for key in ("author", "description") if key in top
     }
@@ -73,13 +76,59 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
         cast=MappingProxyType(cast),
         chapters=tuple(chapters),
         pacing=_pacing(top["pacing"][1], problems) if "pacing" in top else Pacing(),
+        warnings=tuple(problems.warnings),
     )
 
 
+def _warn_unheard_soundscapes(nodes: list[yaml.Node], problems: Problems) -> None:
+    """A chapter's soundscape that no scene hears: every scene of the chapter sets its own, and
+    so does every scene that would inherit it in the chapters after."""
+    sets = [_keys(node) for node in nodes]
+    scenes = []
+    for node in nodes:
+        scene_nodes = _value(node, "scenes", yaml.SequenceNode)
+        scenes.append([_keys(scene) for scene in scene_nodes.value] if scene_nodes else [])
+    for index, node in enumerate(nodes):
+        bed = _value(node, "soundscape", yaml.Node)
+        if bed is None:
+            continue
+        heard = False
+        for later in range(index, len(nodes)):
+            if later > index and "soundscape" in sets[later]:
+                break
+            if any("soundscape" not in scene for scene in scenes[later]):
+                heard = True
+                break
+        if not heard:
+            problems.warn(
+                bed,
+                f"chapters[{index}].soundscape",
+                "no scene hears it (each sets its own soundscape); remove it or a scene's",
+            )
+
+
+def _keys(node: yaml.Node) -> set[str]:
+    if not isinstance(node, yaml.MappingNode):
+        return set()
+    return {key.value for key, _value in node.value if isinstance(key, yaml.ScalarNode)}
+
+
+def _value(node: yaml.Node, key: str, kind: type[yaml.Node]) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return value if isinstance(value, kind) else None
+    return None
+
+
 _PACING_RANGES = {
-    "final_speed": (0.5, 1.0),
+    "start_speed": (0.5, 1.5),
+    "final_speed": (0.5, 1.5),
+    "sentence_pause_s": (0.0, 5.0),
+    "clause_pause_s": (0.0, 3.0),
     "line_pause_s": (0.0, 10.0),
     "scene_pause_s": (0.0, 30.0),
+    "final_pause_scale": (1.0, 4.0),
 }
 
 

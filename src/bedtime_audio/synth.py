@@ -21,7 +21,7 @@ from .engines import SpeechEngine, load_engine
 from .errors import EngineError, ScriptError
 from .master import block_powers, integrated_lufs
 from .model import Speech, Voice
-from .text import normalize_text
+from .text import normalize_text, split_sentences
 
 SPEECH_LUFS = -18.0
 """Every speaker's loudness in the mix, before mastering (duplicated to both channels)."""
@@ -33,13 +33,26 @@ Report = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Clip:
+class Sentence:
+    """One sentence of a line, spoken on its own so that the mix places the pause after it."""
+
     key: str
     """Cache key of the synthesized audio."""
+    duration_s: float
+    pauses: tuple[tuple[float, float], ...]
+    """Where the voice paused inside the sentence (at a comma, say): (middle_s, length_s)."""
+
+    def length_s(self, least_pause_s: float) -> float:
+        """How long it lasts once every pause inside it is widened to least_pause_s."""
+        return self.duration_s + sum(max(0.0, least_pause_s - s) for _m, s in self.pauses)
+
+
+@dataclass(frozen=True)
+class Clip:
     voice: Voice
     spoken: str
     """The text as the engine read it, after normalisation and the lexicon."""
-    duration_s: float
+    sentences: tuple[Sentence, ...]
     gain_db: float
     """Brings the line to SPEECH_LUFS: every line, and so every voice, equally loud."""
 
@@ -51,6 +64,7 @@ class SpeechBank:
     clips: Mapping[Speech, Clip]
     synthesized: int
     cached: int
+    """Sentences spoken for this render, and sentences found in the cache."""
 
 
 def line_jobs(plan: Plan) -> list[tuple[Speech, Voice, str]]:
@@ -67,6 +81,17 @@ def line_jobs(plan: Plan) -> list[tuple[Speech, Voice, str]]:
     return jobs
 
 
+def sentences_of(spoken: str) -> list[str]:
+    """The sentences of a line, each with a word to say (a stray quote joins the one before)."""
+    sentences: list[str] = []
+    for piece in split_sentences(spoken):
+        if sentences and not any(ch.isalnum() for ch in piece):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    return sentences
+
+
 def synthesize(
     plan: Plan,
     engine: SpeechEngine,
@@ -75,25 +100,28 @@ def synthesize(
     report: Report | None = None,
     only: Collection[Speech] | None = None,
 ) -> SpeechBank:
-    """Speak every line (or just those in `only`) not yet in the cache, then measure each
-    clip for levelling.
+    """Speak every sentence of every line (or of those in `only`) not yet in the cache, then
+    measure each line for levelling.
 
-    With jobs > 1, worker processes each load their own engine and write finished lines
-    straight into the cache, so a crash loses at most the lines being spoken."""
+    With jobs > 1, worker processes each load their own engine and write finished sentences
+    straight into the cache, so a crash loses at most the sentences being spoken."""
     work = [
-        (speech, voice, spoken, line_key(engine.name, engine.version, voice, spoken))
+        (speech, voice, spoken, tuple(
+            (sentence, line_key(engine.name, engine.version, voice, sentence))
+            for sentence in sentences_of(spoken)
+        ))
         for speech, voice, spoken in line_jobs(plan)
         if only is None or speech in only
-    ]
-    measured: dict[str, tuple[float, float]] = {}  # key → (duration_s, gain_db), one read each
+    ]  # fmt: skip
+    keys = {key: (sentence, voice) for _s, voice, _t, parts in work for sentence, key in parts}
+    measured: dict[str, tuple[Sentence, np.ndarray]] = {}  # key → sentence, loudness blocks
     missing: dict[str, tuple[str, Voice]] = {}
-    for _speech, voice, spoken, key in work:
-        if key not in measured and key not in missing:
-            cached = cache.get(key)
-            if cached is None:
-                missing[key] = (spoken, voice)
-            else:
-                measured[key] = (cached.duration_s, level_gain_db(cached))
+    for key, job in keys.items():
+        cached = cache.get(key)
+        if cached is None:
+            missing[key] = job
+        else:
+            measured[key] = _measured(key, cached)
     # Longest first, so the workers finish together.
     order = sorted(missing, key=lambda key: -len(missing[key][0]))
     started = time.monotonic()
@@ -102,20 +130,25 @@ def synthesize(
             if report:
                 left_s = (time.monotonic() - started) / done * (len(missing) - done)
                 report(
-                    f"{plan.script.slug}: spoke {done}/{len(missing)} lines "
-                    f"({len(work) - len(missing)} cached), about {_clock(left_s)} to go"
+                    f"{plan.script.slug}: spoke {done}/{len(missing)} sentences "
+                    f"({len(keys) - len(missing)} cached), about {_clock(left_s)} to go"
                 )
     except LineError as exc:
-        speech = next(speech for speech, _voice, _spoken, key in work if key == exc.key)
+        speech = next(s for s, _v, _t, parts in work if exc.key in dict(parts).values())
         raise ScriptError(plan.script.path, speech.line, f"{speech.speaker}: {exc}") from None
     for key in missing:
-        audio = load_clip(cache, key)
-        measured[key] = (audio.duration_s, level_gain_db(audio))
+        measured[key] = _measured(key, load_clip(cache, key))
     clips = {
-        speech: Clip(key, voice, spoken, *measured[key]) for speech, voice, spoken, key in work
+        speech: Clip(
+            voice,
+            spoken,
+            tuple(measured[key][0] for _sentence, key in parts),
+            level_gain_db(np.concatenate([measured[key][1] for _sentence, key in parts])),
+        )
+        for speech, voice, spoken, parts in work
     }
     return SpeechBank(
-        MappingProxyType(clips), synthesized=len(missing), cached=len(work) - len(missing)
+        MappingProxyType(clips), synthesized=len(missing), cached=len(keys) - len(missing)
     )
 
 
@@ -222,18 +255,54 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def level_gain_db(audio: Audio) -> float:
-    """The gain that brings a mono line, heard on both channels, to SPEECH_LUFS — or lower,
-    if its loudest 400 ms would then stand more than MOMENT_HEADROOM_LU above that.
+def _measured(key: str, audio: Audio) -> tuple[Sentence, np.ndarray]:
+    return Sentence(key, audio.duration_s, pauses_in(audio)), loudness_blocks(audio)
 
-    A line shorter than a loudness block is measured repeated end to end (its own sound, not
-    padded silence). A line each is levelled alone, so one edit leaves the others' levels be."""
+
+def loudness_blocks(audio: Audio) -> np.ndarray:
+    """The mean-square power of each 400 ms block of a mono clip heard on both channels.
+
+    A clip shorter than a block is measured repeated end to end (its own sound, not padded
+    silence)."""
     samples = audio.samples
     if audio.duration_s < _MIN_MEASURE_S:
         samples = np.tile(samples, (1, int(np.ceil(_MIN_MEASURE_S / audio.duration_s))))
-    powers = block_powers(Audio(np.repeat(samples, 2, axis=0), audio.rate_hz))
+    return block_powers(Audio(np.repeat(samples, 2, axis=0), audio.rate_hz))
+
+
+def level_gain_db(powers: np.ndarray) -> float:
+    """The gain that brings a line (its sentences' loudness blocks) to SPEECH_LUFS — or lower,
+    if its loudest 400 ms would then stand more than MOMENT_HEADROOM_LU above that.
+
+    A line each is levelled alone, so one edit leaves the others' levels be."""
     loudness = integrated_lufs(powers)
     if not np.isfinite(loudness):
         return 0.0
     loudest = -0.691 + 10 * np.log10(powers.max())
     return float(min(SPEECH_LUFS - loudness, SPEECH_LUFS + MOMENT_HEADROOM_LU - loudest))
+
+
+PAUSE_FLOOR_DB = -40.0
+"""Quieter than this below the clip's loudest 10 ms, a stretch of a sentence is a pause."""
+MIN_PAUSE_S = 0.2
+"""Shorter quiet (the closure before a 'p' or a 't') is part of a word."""
+_PAUSE_FRAME_S = 0.01
+
+
+def pauses_in(audio: Audio) -> tuple[tuple[float, float], ...]:
+    """Where the voice fell quiet for MIN_PAUSE_S or more inside a trimmed sentence, as
+    (middle_s, length_s): the pauses the engine made at commas and the like."""
+    frame = max(1, round(_PAUSE_FRAME_S * audio.rate_hz))
+    count = audio.frames // frame
+    if count < 3:
+        return ()
+    blocks = audio.samples[0, : count * frame].reshape(count, frame).astype(np.float64)
+    level = np.sqrt(np.mean(blocks**2, axis=1)) + 1e-12
+    quiet = np.concatenate(([False], 20 * np.log10(level / level.max()) < PAUSE_FLOOR_DB, [False]))
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    found = []
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        length_s = (end - start) * frame / audio.rate_hz
+        if start > 0 and end < count and length_s >= MIN_PAUSE_S:
+            found.append((round((start + end) / 2 * frame / audio.rate_hz, 4), round(length_s, 4)))
+    return tuple(found)

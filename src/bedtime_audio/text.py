@@ -62,14 +62,25 @@ def normalize_text(text: str, lexicon: Mapping[str, str] = _NO_LEXICON) -> str:
     """Plain text for speech: 'Dr. Lee’s 3rd visit at 3:45 a.m.' → 'Doctor Lee's third...'.
 
     The lexicon maps whole words, matched case-insensitively, to respellings that take the
-    capitalisation of the word they replace (Nadine → Nah-deen, NADINE → NAH-DEEN).
+    capitalisation of the word they replace (Shaun → Shawn, SHAUN → SHAWN), or to an engine's
+    phonemes (/ɹˈoʊʃən/ for Kokoro, [[r'oUS@n]] for eSpeak NG), which are put in last, after
+    numbers and abbreviations are spelled out, and left exactly as written.
     """
+    phonemes = {word: form for word, form in lexicon.items() if is_phonemes(form)}
     text = _plain_punctuation(text)
-    text = _apply_lexicon(text, lexicon)
+    text = _apply_lexicon(text, {w: f for w, f in lexicon.items() if w not in phonemes})
     text = _expand_abbreviations(text)
     text = _expand_times(text)
     text = _expand_numbers(text)
-    return re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", text).strip()
+    return _apply_lexicon(text, phonemes)
+
+
+def is_phonemes(form: str) -> bool:
+    """A lexicon form in an engine's phonemes: /IPA/ (Kokoro) or [[mnemonics]] (eSpeak NG)."""
+    return (form.startswith("/") and form.endswith("/") and len(form) > 2) or (
+        form.startswith("[[") and form.endswith("]]") and len(form) > 4
+    )
 
 
 def split_sentences(text: str, max_chars: int = 300) -> list[str]:
@@ -144,6 +155,8 @@ def _respell(found: str, word: str, respelling: str) -> str:
 
 
 def _match_case(respelling: str, word: str) -> str:
+    if is_phonemes(respelling):
+        return respelling
     if len(word) > 1 and word.isupper():
         return respelling.upper()
     first = respelling[:1].upper() if word[:1].isupper() else respelling[:1].lower()

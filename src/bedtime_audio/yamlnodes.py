@@ -27,6 +27,13 @@ class Problems:
 
     path: str
     errors: list[ScriptError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Mistakes that do not stop a render: 'path:line: where: message'."""
+
+    def warn(self, node: yaml.Node, where: str, message: str) -> None:
+        self.warnings.append(
+            str(ScriptError(self.path, node.start_mark.line + 1, f"{where}: {message}"))
+        )
 
     def add(self, node: yaml.Node, where: str, message: str) -> None:
         prefix = f"{where}: " if where else ""

@@ -34,6 +34,10 @@ class SpeechEngine(Protocol):
         """Speak one line of plain text; raises EngineError on failure."""
         ...
 
+    def phonemes(self, text: str, voice: Voice) -> str:
+        """The phonemes (IPA) the engine speaks for the text in that voice's accent."""
+        ...
+
 
 def package_version(name: str) -> str:
     """An installed package's version, for engine versions (and so cache keys)."""

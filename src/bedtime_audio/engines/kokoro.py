@@ -6,7 +6,9 @@ kokoro_onnx and onnxruntime are imported on first synthesis, so listing voices i
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import threading
 from typing import Any, Literal
 
@@ -76,11 +78,22 @@ class KokoroEngine:
         clips = [self._speak(kokoro, piece, style, voice.speed, language) for piece in pieces]
         return Audio(_join(pieces, clips), RATE_HZ)
 
+    def phonemes(self, text: str, voice: Voice) -> str:
+        """Kokoro's phonemes: eSpeak NG's IPA, as kokoro-onnx makes them, with the lexicon's
+        /IPA/ in place of its words."""
+        language = _ACCENTS[parse_blend(voice.voice_id)[0][0][0]][0]
+        pieces = split_sentences(normalize_text(text), MAX_PIECE_CHARS)
+        return " ".join(_phonemized(piece, language) for piece in pieces)
+
     def _speak(
         self, kokoro: Any, piece: str, style: np.ndarray, speed: float, lang: str
     ) -> np.ndarray:
+        ipa = _IPA.search(piece) is not None
+        text = _phonemized(piece, lang) if ipa else piece
         try:
-            samples, rate_hz = kokoro.create(piece, voice=style, speed=speed, lang=lang)
+            samples, rate_hz = kokoro.create(
+                text, voice=style, speed=speed, lang=lang, is_phonemes=ipa
+            )
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"kokoro: could not speak {piece[:60]!r}: {exc}") from None
         if rate_hz != RATE_HZ:
@@ -92,6 +105,39 @@ class KokoroEngine:
             if self._kokoro is None:
                 self._kokoro = _load(self._threads)
             return self._kokoro
+
+
+_IPA = re.compile(r"/([^/\s][^/]*)/")
+"""A lexicon's phonemes in the text: /ɹˈoʊʃən/."""
+_SPACE_BEFORE_MARK = re.compile(r" +(?=[,.;:!?])")
+_POSSESSIVE = re.compile(r"/([^/\s][^/]*)/'s\b")
+
+
+def _possessive(match: re.Match[str]) -> str:
+    """Roshan's: /ɹˈoʊʃən/'s → /ɹˈoʊʃənz/ (s after a voiceless sound, ɪz after a hiss)."""
+    ipa = match[1]
+    ending = "ɪz" if ipa[-1] in "szʃʒ" else "s" if ipa[-1] in "ptkfθ" else "z"
+    return f"/{ipa}{ending}/"
+
+
+def _phonemized(piece: str, lang: str) -> str:
+    """The piece in phonemes: the text around any /IPA/ phonemized by eSpeak NG as kokoro-onnx
+    does it, the IPA kept as written."""
+    parts = _IPA.split(_POSSESSIVE.sub(_possessive, piece))  # text, IPA, text, ...
+    phonemes = [
+        part.strip() if index % 2 else _tokenizer().phonemize(part, lang) if part.strip() else ""
+        for index, part in enumerate(parts)
+    ]
+    return _SPACE_BEFORE_MARK.sub("", " ".join(p for p in phonemes if p))
+
+
+@functools.cache
+def _tokenizer() -> Any:
+    try:
+        from kokoro_onnx.tokenizer import Tokenizer
+    except ImportError as exc:
+        raise DependencyError(f"kokoro needs kokoro-onnx ({exc}); run 'make setup'") from None
+    return Tokenizer()
 
 
 def parse_blend(voice_id: str) -> list[tuple[str, float]]:

