@@ -275,3 +275,40 @@ def test_a_long_tail_needs_no_more_memory_than_a_short_one(tmp_path: Path) -> No
     assert float(chapters[-1]["end_time"]) - float(chapters[-1]["start_time"]) == pytest.approx(
         720, abs=0.1
     )
+
+
+def test_ctrl_c_while_speaking_stops_at_once_and_leaves_no_workers(tmp_path: Path) -> None:
+    """Ctrl-C reaches the render alone here (as from a supervisor): the sentences still queued
+    for the workers are dropped, not spoken first."""
+    lines = "\n".join(
+        f"          - lena: Line number {n} is one that takes a while to say, as it goes on and on for a good long time."
+        for n in range(80)
+    )
+    script = tmp_path / "long.yaml"
+    script.write_text(
+        "title: Long\ncast: {lena: x}\nchapters:\n  - title: A\n    scenes:\n      - lines:\n"
+        + lines
+        + "\n"
+    )
+    env = {**os.environ, "BEDTIME_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [BEDTIME, "render", str(script), "--out", str(tmp_path / "out"), "-v", "-j", "2"]
+        + list(TINY_ARGS),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "spoke 2/" in line:
+            break
+    workers = descendants(process.pid)
+    os.kill(process.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    rest = process.communicate(timeout=60)[1]
+    assert time.monotonic() - interrupted < 8, "the queued sentences were spoken first"
+    assert process.returncode == 130
+    assert "interrupted; nothing half-written was kept" in rest
+    time.sleep(2)
+    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+    assert not (tmp_path / "out" / "long" / "long.m4b").exists()

@@ -71,15 +71,15 @@ class Pacing:
 
     start_speed: float = 0.9
     final_speed: float = 0.8
-    sentence_pause_s: float = 0.7
+    sentence_pause_s: float = 1.1
     """Silence between two sentences of one line, in the first chapter."""
-    clause_pause_s: float = 0.3
+    clause_pause_s: float = 0.45
     """The least silence where a voice paused inside a sentence, in the first chapter."""
-    line_pause_s: float = 1.2
+    line_pause_s: float = 1.5
     """Silence between two lines, in the first chapter."""
-    scene_pause_s: float = 4.0
+    scene_pause_s: float = 5.0
     """Ambience between scenes, in the first chapter."""
-    final_pause_scale: float = 2.2
+    final_pause_scale: float = 2.3
 
     def progress(self, chapter: int, chapters: int) -> float:
         """0.0 for the first chapter (0-based), 1.0 for the last."""

@@ -175,8 +175,12 @@ def _speak_all(
         initargs=(engine.name, threads, cache.root, os.getpid()),
     ) as pool:
         futures = [pool.submit(_worker_speak, key, *missing[key]) for key in order]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:  # Ctrl-C, a failed line: leave the queued sentences unspoken
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 class LineError(EngineError):
