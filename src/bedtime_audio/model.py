@@ -79,7 +79,7 @@ class Pacing:
     """Silence between two lines, in the first chapter."""
     scene_pause_s: float = 5.0
     """Ambience between scenes, in the first chapter."""
-    final_pause_scale: float = 2.3
+    final_pause_scale: float = 2.8
 
     def progress(self, chapter: int, chapters: int) -> float:
         """0.0 for the first chapter (0-based), 1.0 for the last."""
