@@ -214,9 +214,20 @@ def test_stems_add_up_to_the_mix(tmp_path: Path) -> None:
 
 
 def test_a_render_killed_while_speaking_leaves_no_workers(tmp_path: Path) -> None:
+    process = speaking(DATA / "tiny.yaml", tmp_path, "spoke 1/")
+    workers = descendants(process.pid)
+    assert workers, "the lines are spoken in worker processes"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    time.sleep(3)
+    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+
+
+def speaking(script: Path, tmp_path: Path, progress: str) -> subprocess.Popen[str]:
+    """A render with two workers, once its progress has printed `progress`."""
     env = {**os.environ, "BEDTIME_CACHE": str(tmp_path / "cache")}
     process = subprocess.Popen(
-        [BEDTIME, "render", str(DATA / "tiny.yaml"), "--out", str(tmp_path), "-v", "-j", "2"]
+        [BEDTIME, "render", str(script), "--out", str(tmp_path / "out"), "-v", "-j", "2"]
         + list(TINY_ARGS),
         stderr=subprocess.PIPE,
         text=True,
@@ -224,14 +235,9 @@ def test_a_render_killed_while_speaking_leaves_no_workers(tmp_path: Path) -> Non
     )
     assert process.stderr is not None
     for line in process.stderr:
-        if "spoke 1/" in line:
+        if progress in line:
             break
-    workers = descendants(process.pid)
-    assert workers, "the lines are spoken in worker processes"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    time.sleep(3)
-    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+    return process
 
 
 def descendants(root: int) -> set[int]:
@@ -279,33 +285,19 @@ def test_a_long_tail_needs_no_more_memory_than_a_short_one(tmp_path: Path) -> No
 
 def test_ctrl_c_while_speaking_stops_at_once_and_leaves_no_workers(tmp_path: Path) -> None:
     """Ctrl-C reaches the render alone here (as from a supervisor): the sentences still queued
-    for the workers are dropped, not spoken first."""
-    lines = "\n".join(
-        f"          - lena: Line number {n} is one that takes a while to say, as it goes on and on for a good long time."
-        for n in range(80)
-    )
+    for the workers are dropped, not spoken first (which took 20 s)."""
+    said = "is one that takes a while to say, as it goes on and on for a good long time."
+    lines = "".join(f"          - lena: Line number {n} {said}\n" for n in range(400))
     script = tmp_path / "long.yaml"
     script.write_text(
         "title: Long\ncast: {lena: x}\nchapters:\n  - title: A\n    scenes:\n      - lines:\n"
         + lines
-        + "\n"
     )
-    env = {**os.environ, "BEDTIME_CACHE": str(tmp_path / "cache")}
-    process = subprocess.Popen(
-        [BEDTIME, "render", str(script), "--out", str(tmp_path / "out"), "-v", "-j", "2"]
-        + list(TINY_ARGS),
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "spoke 2/" in line:
-            break
+    process = speaking(script, tmp_path, "spoke 2/")
     workers = descendants(process.pid)
     os.kill(process.pid, signal.SIGINT)
     interrupted = time.monotonic()
-    rest = process.communicate(timeout=60)[1]
+    rest = process.communicate(timeout=120)[1]
     assert time.monotonic() - interrupted < 8, "the queued sentences were spoken first"
     assert process.returncode == 130
     assert "interrupted; nothing half-written was kept" in rest
