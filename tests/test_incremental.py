@@ -304,3 +304,26 @@ def test_ctrl_c_while_speaking_stops_at_once_and_leaves_no_workers(tmp_path: Pat
     time.sleep(2)
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
     assert not (tmp_path / "out" / "long" / "long.m4b").exists()
+
+
+def test_editing_one_sentence_of_a_line_speaks_that_sentence_alone(tmp_path: Path) -> None:
+    from bedtime_audio.engines import load_engine
+    from bedtime_audio.render import prepare
+    from bedtime_audio.synth import synthesize
+
+    script = tmp_path / "three.yaml"
+    line = "The tide went out. The gulls grew quiet. A lamp came on in the harbour."
+    story = "title: T\ncast: {lena: x}\nchapters:\n  - title: A\n    scenes:\n      - lines:\n"
+    script.write_text(story + f"          - lena: {line}\n")
+    engine = load_engine("pyttsx3")
+    cache = AudioCache(tmp_path / "lines")
+    first = synthesize(prepare([script], DATA / "voices.yaml", engine)[0], engine, cache, jobs=1)
+    assert (first.synthesized, first.cached) == (3, 0)
+    script.write_text(story + f"          - lena: {line.replace('grew quiet', 'slept')}\n")
+    plan = prepare([script], DATA / "voices.yaml", engine)[0]
+    edited = synthesize(plan, engine, cache, jobs=1)
+    assert (edited.synthesized, edited.cached) == (1, 2)
+    (clip,) = edited.clips.values()
+    (before,) = first.clips.values()
+    assert [s.key for s in clip.sentences][::2] == [s.key for s in before.sentences][::2]
+    assert clip.gain_db == pytest.approx(before.gain_db, abs=1.5)
