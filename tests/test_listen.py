@@ -8,7 +8,7 @@ import pytest
 
 from bedtime_audio.engines import load_engine
 from bedtime_audio.export import write_wav
-from bedtime_audio.listen import _compare, transcribe, words_of
+from bedtime_audio.listen import compare, transcribe, words_of
 from bedtime_audio.model import Voice
 
 pytest.importorskip("faster_whisper", reason="bedtime listen needs the [listen] extra")
@@ -26,9 +26,11 @@ def test_words_are_compared_as_spoken() -> None:
 def test_names_heard_and_misheard_are_counted() -> None:
     reference = "kai said goodnight and kai slept while lena's lamp burned".split()
     heard = "a guy said goodnight and kai slept while lena's lamp burned".split()
-    errors, names = _compare(reference, heard, {"kai", "lena"})
-    assert errors == 2  # "kai" → "guy", and "a" inserted
+    chapters = [0] * 4 + [1] * 6  # the second chapter starts at the second "kai"
+    errors, names, swaps = compare(reference, heard, {"kai", "lena"}, chapters)
+    assert errors == {0: 2}  # "kai" → "guy", and "a" inserted
     assert names == {"kai": (2, ("guy",)), "lena": (1, ())}
+    assert dict(swaps) == {("kai", "guy"): 1}
 
 
 def test_whisper_hears_kokoro_speech(tmp_path: Path) -> None:
@@ -36,6 +38,7 @@ def test_whisper_hears_kokoro_speech(tmp_path: Path) -> None:
     path = tmp_path / "said.wav"
     write_wav(audio.conform(44100, 2), path)
     heard = [w for _start, text in transcribe(path) for w in words_of(text)]
-    errors, names = _compare(words_of(SAID), heard, {"lena", "theo"})
-    assert errors <= 2, heard
+    reference = words_of(SAID)
+    errors, names, _swaps = compare(reference, heard, {"lena", "theo"}, [0] * len(reference))
+    assert errors.get(0, 0) <= 2, heard
     assert names == {"lena": (1, ()), "theo": (1, ())}

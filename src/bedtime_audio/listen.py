@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,8 @@ class Listening:
     source: Path
     chapters: tuple[Heard, ...]
     names: tuple[NameHeard, ...]
+    swaps: tuple[tuple[str, str, int], ...]
+    """The script's words and what Whisper heard instead, most frequent first."""
 
     @property
     def error_rate(self) -> float:
@@ -63,56 +66,70 @@ def words_of(text: str) -> list[str]:
 
 
 def listen(path: Path, threads: int | None = None) -> Listening:
-    """Transcribe the .m4b or .mp3 and score it against its render.json."""
+    """Transcribe the .m4b or .mp3 and score it against its render.json.
+
+    The story is aligned whole, so a sentence Whisper hears across a chapter mark is not
+    counted missing from one chapter and extra in the next; each error is charged to the
+    chapter of the script's words it falls among."""
     info = load_render_json(path)
-    segments = transcribe(path, threads)
-    chapters: list[Heard] = []
-    names: dict[str, tuple[int, tuple[str, ...]]] = {}
+    titles = [span.title for span in info.chapters]
+    reference, chapter_of = [], []
+    for line in info.lines:
+        words = words_of(line.text)
+        reference += words
+        chapter_of += [titles.index(line.chapter)] * len(words)
+    heard = [w for _start_s, text in transcribe(path, threads) for w in words_of(text)]
     speakers = {line.speaker for line in info.lines} - {"narrator"}
-    for span in info.chapters:
-        reference = [w for x in info.lines if x.chapter == span.title for w in words_of(x.text)]
-        if not reference:
-            continue
-        heard = [
-            w for start_s, text in segments if span.start_s <= start_s < span.end_s
-            for w in words_of(text)
-        ]  # fmt: skip
-        errors, found = _compare(reference, heard, speakers)
-        chapters.append(Heard(span.title, len(reference), errors))
-        for name, (said, misheard) in found.items():
-            before = names.get(name, (0, ()))
-            names[name] = (before[0] + said, before[1] + misheard)
+    errors, names, swaps = compare(reference, heard, speakers, chapter_of)
     return Listening(
         info.title,
         path,
-        tuple(chapters),
+        tuple(
+            Heard(title, chapter_of.count(index), errors.get(index, 0))
+            for index, title in enumerate(titles)
+            if index in chapter_of
+        ),
         tuple(
             NameHeard(name, said, said - len(misheard), misheard)
             for name, (said, misheard) in sorted(names.items())
         ),
+        tuple((said, got, n) for (said, got), n in swaps.most_common()),
     )
 
 
-def _compare(
-    reference: list[str], heard: list[str], names: set[str]
-) -> tuple[int, dict[str, tuple[int, tuple[str, ...]]]]:
+def compare(
+    reference: list[str], heard: list[str], names: set[str], chapter_of: list[int]
+) -> tuple[dict[int, int], dict[str, tuple[int, tuple[str, ...]]], Counter[tuple[str, str]]]:
+    """Errors per chapter (substitutions, deletions, insertions); for each name how often the
+    script says it and what Whisper wrote where it was not heard as itself; and each run of
+    the script's words that Whisper heard as other words."""
     import jiwer
 
     output = jiwer.process_words(" ".join(reference), " ".join(heard) or "_")
-    errors = output.substitutions + output.deletions + output.insertions
+    errors: dict[int, int] = {}
     found: dict[str, tuple[int, tuple[str, ...]]] = {}
+    swaps: Counter[tuple[str, str]] = Counter()
     for chunk in output.alignments[0]:
+        if chunk.type == "substitute":
+            said = " ".join(reference[chunk.ref_start_idx : chunk.ref_end_idx])
+            swaps[said, " ".join(heard[chunk.hyp_start_idx : chunk.hyp_end_idx])] += 1
+        if chunk.type == "insert":
+            chapter = chapter_of[min(chunk.ref_start_idx, len(chapter_of) - 1)]
+            errors[chapter] = errors.get(chapter, 0) + chunk.hyp_end_idx - chunk.hyp_start_idx
+            continue
         for index in range(chunk.ref_start_idx, chunk.ref_end_idx):
+            if chunk.type != "equal":
+                errors[chapter_of[index]] = errors.get(chapter_of[index], 0) + 1
             name = _name(reference[index], names)
             if name is None:
                 continue
-            said, misheard = found.get(name, (0, ()))
+            count, misheard = found.get(name, (0, ()))
             if chunk.type != "equal":
                 offset = index - chunk.ref_start_idx
                 got = heard[chunk.hyp_start_idx + offset] if chunk.type == "substitute" else "—"
                 misheard += (got,)
-            found[name] = (said + 1, misheard)
-    return errors, found
+            found[name] = (count + 1, misheard)
+    return errors, found, swaps
 
 
 def _name(word: str, names: set[str]) -> str | None:
@@ -164,7 +181,20 @@ def format_listening(listening: Listening) -> str:
             f"  {name.name:<12}{name.heard:>3}/{name.said:<3}"
             + (f"  misheard as {misheard}" if misheard else "")
         )
+    swaps = [
+        f'"{said}" as "{got}"' + (f" ×{n}" if n > 1 else "") for said, got, n in listening.swaps
+    ]
+    rows += ["", "misheard words, most often first:", *_wrapped(swaps)]
     return "\n".join(rows)
+
+
+def _wrapped(items: list[str], width: int = 96) -> list[str]:
+    rows = [" "]
+    for item in items:
+        if len(rows[-1]) + len(item) > width:
+            rows.append(" ")
+        rows[-1] += f" {item},"
+    return [row.rstrip(",") for row in rows if row.strip()]
 
 
 def _counted(words: Sequence[str]) -> str:
