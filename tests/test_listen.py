@@ -24,13 +24,26 @@ def test_words_are_compared_as_spoken() -> None:
 
 
 def test_names_heard_and_misheard_are_counted() -> None:
-    reference = "kai said goodnight and kai slept while lena's lamp burned".split()
-    heard = "a guy said goodnight and kai slept while lena's lamp burned".split()
+    reference = "kai said goodnight and kai slept while lena's grey lamp burned".split()
+    heard = "a guy said goodnight and kai slept while lena's gray lamp burned".split()
     chapters = [0] * 4 + [1] * 6  # the second chapter starts at the second "kai"
     errors, names, swaps = compare(reference, heard, {"kai", "lena"}, chapters)
-    assert errors == {0: 2}  # "kai" → "guy", and "a" inserted
+    assert errors == {0: 2}  # "kai" → "guy", and "a" inserted; "gray" is "grey" said
     assert names == {"kai": (2, ("guy",)), "lena": (1, ())}
     assert dict(swaps) == {("kai", "guy"): 1}
+
+
+def test_a_name_spelled_otherwise_but_said_the_same_is_heard() -> None:
+    reference, heard = (
+        "lila slept and lila dreamed".split(),
+        "leela slept and leland dreamed".split(),
+    )
+    errors, names, swaps = compare(reference, heard, {"lila"}, [0] * 5)
+    assert (errors, names, dict(swaps)) == (
+        {0: 1},
+        {"lila": (2, ("leland",))},
+        {("lila", "leland"): 1},
+    )
 
 
 def test_whisper_hears_kokoro_speech(tmp_path: Path) -> None:

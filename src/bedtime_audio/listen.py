@@ -7,8 +7,10 @@ on faster-whisper; both are optional (`pip install '.[listen]'`, which `make set
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import subprocess
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,9 +104,18 @@ def compare(
 ) -> tuple[dict[int, int], dict[str, tuple[int, tuple[str, ...]]], Counter[tuple[str, str]]]:
     """Errors per chapter (substitutions, deletions, insertions); for each name how often the
     script says it and what Whisper wrote where it was not heard as itself; and each run of
-    the script's words that Whisper heard as other words."""
+    the script's words that Whisper heard as other words. A word Whisper spells otherwise but
+    that sounds the same (grey as gray, Lila as Leela) is heard right."""
     import jiwer
 
+    output = jiwer.process_words(" ".join(reference), " ".join(heard) or "_")
+    heard = list(heard)
+    for chunk in output.alignments[0]:  # grey as gray, Lila as Leela: heard, spelled otherwise
+        if chunk.type == "substitute":
+            for offset in range(chunk.ref_end_idx - chunk.ref_start_idx):
+                said, at = reference[chunk.ref_start_idx + offset], chunk.hyp_start_idx + offset
+                if at < chunk.hyp_end_idx and sounds_alike(said, heard[at]):
+                    heard[at] = said
     output = jiwer.process_words(" ".join(reference), " ".join(heard) or "_")
     errors: dict[int, int] = {}
     found: dict[str, tuple[int, tuple[str, ...]]] = {}
@@ -130,6 +141,23 @@ def compare(
                 misheard += (got,)
             found[name] = (count + 1, misheard)
     return errors, found, swaps
+
+
+def sounds_alike(one: str, other: str) -> bool:
+    """Whether eSpeak NG says the two words with the same phonemes (grey and gray)."""
+    return _phonemes(one) == _phonemes(other)
+
+
+@functools.cache
+def _phonemes(word: str) -> str:
+    try:
+        done = subprocess.run(
+            ["espeak-ng", "-q", "-x", "-v", "en-us", "--", word],
+            capture_output=True, text=True, check=True, timeout=30,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise DependencyError(f"listening needs espeak-ng ({exc}); run 'make setup'") from None
+    return done.stdout.strip()
 
 
 def _name(word: str, names: set[str]) -> str | None:
