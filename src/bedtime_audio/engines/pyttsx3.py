@@ -150,17 +150,24 @@ class Pyttsx3Engine:
 
 
 def _synthesize_once(text: str, voice: Voice, sender: Connection) -> None:
-    """The child's work: the driver prints to stdout, which belongs to the parent's progress."""
+    """The child's work: the driver prints to stdout, which belongs to the parent's progress.
+
+    The child leaves with os._exit once the audio is sent: eSpeak NG may still call back into
+    pyttsx3's driver as it finishes, and an interpreter tearing the driver down under it
+    printed "Exception ignored ... weakly-referenced object no longer exists" over the
+    render's progress."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — the child exits right after
     _read_phonemes()
+    engine = Pyttsx3Engine()
     try:
-        sender.send(Pyttsx3Engine()._synthesize_here(text, voice))
+        sender.send(engine._synthesize_here(text, voice))
     except BedtimeError as exc:
         sender.send(exc)
     finally:
         sender.close()
+    os._exit(0)
 
 
 def _read_phonemes() -> None:
