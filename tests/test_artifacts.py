@@ -3,14 +3,15 @@
 from bedtime_audio.artifacts import StoryInfo, Written, ffmetadata, transcript
 from bedtime_audio.mix import Placed
 from bedtime_audio.model import Speech, Voice
-from bedtime_audio.synth import Clip
+from bedtime_audio.synth import Clip, Sentence
 
 STORY = StoryInfo("night", "A Night; Again", "Ann = Author", None, "pyttsx3")
 
 
 def placed(speaker: str, text: str, start_s: float, end_s: float) -> Placed:
-    clip = Clip("k", Voice("pyttsx3", "en-us"), text, end_s - start_s, 0.0)
-    return Placed(Speech(speaker, text, 1), clip, start_s, end_s)
+    sentence = Sentence("k", end_s - start_s, ())
+    clip = Clip(Voice("pyttsx3", "en-us"), text, (sentence,), 0.0)
+    return Placed(Speech(speaker, text, 1), clip, start_s, end_s, (0.0,), 0.0)
 
 
 WRITTEN = [
