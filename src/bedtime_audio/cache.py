@@ -33,7 +33,7 @@ def default_cache_dir() -> Path:
 
 
 def line_key(engine: str, engine_version: str, voice: Voice, text: str) -> str:
-    """Everything that decides how a line sounds, hashed."""
+    """Everything that decides how a spoken sentence sounds, hashed."""
     spec = {
         "engine": engine,
         "version": engine_version,

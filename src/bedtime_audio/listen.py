@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import subprocess
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from .analyze import load_render_json
 from .errors import DependencyError
+from .model import Voice
 from .text import normalize_text
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -155,14 +155,12 @@ def sounds_alike(one: str, other: str) -> bool:
 
 @functools.cache
 def _phonemes(word: str) -> str:
-    try:
-        done = subprocess.run(
-            ["espeak-ng", "-q", "-x", "-v", "en-us", "--", word],
-            capture_output=True, text=True, check=True, timeout=30,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise DependencyError(f"listening needs espeak-ng ({exc}); run 'make setup'") from None
-    return done.stdout.strip()
+    from .engines.pyttsx3 import Pyttsx3Engine  # eSpeak NG's own phonemes, as the engine has them
+
+    return Pyttsx3Engine().phonemes(word, _ESPEAK_US)
+
+
+_ESPEAK_US = Voice("pyttsx3", "en-us")
 
 
 def _name(word: str, names: set[str]) -> str | None:
@@ -240,7 +238,4 @@ def _wrapped(items: list[str], width: int = 96) -> list[str]:
 
 
 def _counted(words: Sequence[str]) -> str:
-    counts: dict[str, int] = {}
-    for word in words:
-        counts[word] = counts.get(word, 0) + 1
-    return ", ".join(f'"{w}"' + (f" ×{n}" if n > 1 else "") for w, n in counts.items())
+    return ", ".join(f'"{w}"' + (f" ×{n}" if n > 1 else "") for w, n in Counter(words).items())
