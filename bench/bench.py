@@ -1,147 +1,299 @@
-"""bedtime-audio's benchmark: real-time factors and memory, measured in one run.
+"""bedtime-audio's benchmark: where a batch render's time and memory go, measured in one run.
 
-    .venv/bin/python bench/bench.py [--story scripts/dream-standard.yaml] [--engines pyttsx3,kokoro]
+    .venv/bin/python bench/bench.py [--stories scripts/*.yaml] [--engines pyttsx3,kokoro]
+                                    [--tail 600] [--long-hours 3] [--long-tail 28800]
 
-For each engine, in a fresh line cache:
-  - engine RTF: seconds of speech per wall second while speaking the story's lines;
-  - pipeline RTF: seconds of finished audio (tail included, and story alone) per wall second of
-    a whole cold render, with the time split into speaking, mixing/mastering and encoding;
-  - the same story re-rendered unchanged, and after a one-line edit, as ratios of the cold time;
-  - peak memory of the render process (the speaking workers are separate processes).
-Each measurement runs in its own process. Absolute times on a shared machine are noise; the
-ratios within one run are what to compare.
+For each engine, every render from the command line in a fresh cache:
+  - raw engine: the engine alone speaking every sentence of the stories, in one process;
+  - raw encode: ffmpeg alone encoding the rendered audio to AAC and MP3, as the export does;
+  - the pipeline, cold, with --jobs 1 and --jobs 2, and its overhead at --jobs 1:
+    pipeline ÷ (raw engine + raw encode);
+  - real-time factors (seconds of finished audio, tail included, per wall second);
+  - the stories rendered again unchanged, and after a one-line edit, as shares of the cold time;
+  - peak memory: the most the render's processes held at once (sampled), and the largest one.
+Then, with pyttsx3, peak memory of a generated long story with a long tail against the first
+story with no tail: what a night of ambience costs.
+Absolute times on a shared machine are noise; compare the ratios within one run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BEDTIME = str(ROOT / ".venv" / "bin" / "bedtime")
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def measure(story: Path, engine: str, cache: Path, out: Path, tail_s: float) -> dict:
-    """One render in this process; prints its figures as JSON."""
-    import os
-
-    os.environ["BEDTIME_CACHE"] = str(cache)
-    from bedtime_audio.engines import load_engine
-    from bedtime_audio.render import RenderOptions, prepare, render_story
-
-    loaded = load_engine(engine)
-    plan = prepare([story], ROOT / "voices.yaml", loaded)[0]
-    options = RenderOptions(out, cache, tail_s=tail_s)
-    result = render_story(plan, loaded, options, lambda message: None)
-    report = json.loads((result.folder / "render.json").read_text())
-    speech_s = sum(line["end_s"] - line["start_s"] for line in report["lines"])
-    total_s = result.synth_s + result.mix_s + result.encode_s
-    return {
-        "engine": engine,
-        "spoken": result.spoken,
-        "cached": result.cached,
-        "duration_s": result.duration_s,
-        "story_s": result.duration_s - tail_s,
-        "speech_s": speech_s,
-        "synth_s": result.synth_s,
-        "mix_s": result.mix_s,
-        "encode_s": result.encode_s,
-        "total_s": total_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "loudness": report["loudness"],
-    }
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    peak_mb: float
+    """The most the render's processes held at once."""
+    largest_mb: float
+    """The largest single process."""
 
 
-def run(story: Path, engine: str, cache: Path, out: Path, tail_s: float) -> dict:
-    result = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--one",
-            str(story),
-            "--engines",
-            engine,
-            "--cache",
-            str(cache),
-            "--out",
-            str(out),
-            "--tail",
-            str(tail_s),
-        ],
+def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
+    """`bedtime render` from the command line, its process tree's memory sampled meanwhile."""
+    env = {**os.environ, "BEDTIME_CACHE": str(work / "cache")}
+    command = [BEDTIME, "render", *map(str, scripts), "--engine", engine, "-q", *options]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, "--out", str(work / "out")], env=env, stderr=subprocess.PIPE
+    )
+    peak = [0.0]
+    sampler = threading.Thread(target=_sample, args=(process, peak), daemon=True)
+    sampler.start()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall_s = time.perf_counter() - started
+    sampler.join()
+    if status != 0:
+        sys.exit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+    return Run(wall_s, peak[0], usage.ru_maxrss / 1024)
+
+
+def _sample(process: subprocess.Popen[bytes], peak: list[float]) -> None:
+    while process.returncode is None and Path(f"/proc/{process.pid}").exists():
+        peak[0] = max(peak[0], sum(_rss_mb(pid) for pid in _tree(process.pid)))
+        time.sleep(0.2)
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            children.setdefault(int(stat.read_text().rpartition(")")[2].split()[1]), []).append(
+                int(stat.parent.name)
+            )
+        except (OSError, IndexError):
+            continue
+    found, todo = [root], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_MB
+    except (OSError, IndexError):
+        return 0.0
+
+
+RAW_ENGINE = """
+import json, sys, time
+from pathlib import Path
+from bedtime_audio.engines import load_engine
+from bedtime_audio.render import prepare
+from bedtime_audio.synth import line_jobs, sentences_of
+engine = load_engine(sys.argv[1])
+plans = prepare([Path(p) for p in sys.argv[2:]], Path("voices.yaml"), engine)
+sentences = {(s, voice) for plan in plans for _l, voice, text in line_jobs(plan)
+             for s in sentences_of(text)}
+engine.synthesize("Warm up.", next(iter(sentences))[1])
+started, audio_s = time.perf_counter(), 0.0
+for sentence, voice in sorted(sentences, key=repr):
+    audio_s += engine.synthesize(sentence, voice).duration_s
+print(json.dumps([time.perf_counter() - started, audio_s, len(sentences)]))
+"""
+
+
+def raw_engine(scripts: list[Path], engine: str) -> tuple[float, float, int]:
+    """Seconds the engine alone takes for every sentence, seconds of speech, sentences."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", RAW_ENGINE, engine, *map(str, scripts)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
-    )
-    return json.loads(result.stdout.splitlines()[-1])
+    ).stdout
+    wall_s, audio_s, count = json.loads(out.splitlines()[-1])
+    return wall_s, audio_s, count
 
 
-def edited_copy(story: Path, folder: Path) -> Path:
+def raw_encode(files: list[Path], work: Path) -> float:
+    """Seconds ffmpeg alone takes to encode the same audio to AAC and MP3."""
+    total = 0.0
+    for index, path in enumerate(files):
+        pcm = work / f"{index}.f32"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ar", "44100", str(pcm)],
+            check=True,
+        )
+        for codec in (
+            ("-c:a", "aac", "-b:a", "128k", "-f", "adts"),
+            ("-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3"),
+        ):
+            started = time.perf_counter()
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-f",
+                    "f32le",
+                    "-ar",
+                    "44100",
+                    "-ac",
+                    "2",
+                    "-i",
+                    str(pcm),
+                    *codec,
+                    "-y",
+                    os.devnull,
+                ],
+                check=True,
+            )
+            total += time.perf_counter() - started
+        pcm.unlink()
+    return total
+
+
+def duration_s(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out)
+
+
+def edited(story: Path, folder: Path) -> Path:
     """The story with its first narrator line changed by one word."""
     text = story.read_text()
     marker = "  - narrator: "
     at = text.index(marker) + len(marker)
+    folder.mkdir(exist_ok=True)
     copy = folder / story.name
     copy.write_text(text[:at] + "Softly, " + text[at:])
     return copy
 
 
-def bench_engine(story: Path, engine: str, tail_s: float) -> None:
+def memory(peak_mb: float, largest_mb: float, sign: str = "") -> str:
+    return f"{peak_mb:{sign}7.0f} MB all processes, {largest_mb:{sign}.0f} MB largest"
+
+
+def row(label: str, value: str) -> None:
+    print(f"  {label:<40} {value}")
+
+
+def bench_engine(scripts: list[Path], engine: str, tail: str) -> None:
     work = Path(tempfile.mkdtemp(prefix="bedtime-bench-"))
     try:
-        cache, out = work / "cache", work / "out"
-        cold = run(story, engine, cache, out, tail_s)
-        same = run(story, engine, cache, out, tail_s)
-        edit_dir = work / "edited"
-        edit_dir.mkdir()
-        edited = run(edited_copy(story, edit_dir), engine, cache, out, tail_s)
+        one = render(scripts, engine, work / "one", "--jobs", "1", "--tail", tail)
+        two = render(scripts, engine, work / "two", "--jobs", "2", "--tail", tail)
+        same = render(scripts, engine, work / "two", "--jobs", "2", "--tail", tail)
+        edit = render(
+            [edited(scripts[0], work / "edited"), *scripts[1:]],
+            engine,
+            work / "two",
+            *("--jobs", "2", "--tail", tail),
+        )
+        m4bs = sorted((work / "one" / "out").glob("*/*.m4b"))
+        audio_s = sum(duration_s(path) for path in m4bs)
+        engine_s, speech_s, sentences = raw_engine(scripts, engine)
+        encode_s = raw_encode(m4bs, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"\n== {engine}: {story.name} "
-        f"({cold['story_s'] / 60:.1f} min story + {tail_s / 60:.0f} min tail)"
+        f"\n== {engine}: {len(scripts)} stories, {audio_s / 60:.1f} min of audio ({tail} s tails)"
     )
-    print(
-        f"engine RTF              {cold['speech_s'] / cold['synth_s']:7.2f}x  "
-        f"({cold['speech_s']:.0f} s of speech in {cold['synth_s']:.0f} s)"
+    row(
+        "raw engine, all sentences",
+        f"{engine_s:7.1f} s  ({sentences} sentences, {speech_s / engine_s:.1f}x real time)",
     )
-    print(
-        f"pipeline RTF, all audio {cold['duration_s'] / cold['total_s']:7.2f}x  "
-        f"({cold['duration_s']:.0f} s in {cold['total_s']:.0f} s)"
+    row("raw encode, AAC + MP3", f"{encode_s:7.1f} s")
+    row("pipeline --jobs 1, cold", f"{one.wall_s:7.1f} s  RTF {audio_s / one.wall_s:.2f}x")
+    row("pipeline --jobs 2, cold", f"{two.wall_s:7.1f} s  RTF {audio_s / two.wall_s:.2f}x")
+    row(
+        "overhead at --jobs 1",
+        f"{one.wall_s / (engine_s + encode_s):7.2f}x  (pipeline / (raw engine + raw encode))",
     )
-    print(f"pipeline RTF, story     {cold['story_s'] / cold['total_s']:7.2f}x")
-    for stage in ("synth", "mix", "encode"):
-        print(f"  {stage:7s} share         {cold[f'{stage}_s'] / cold['total_s']:7.1%}")
-    print(
-        f"unchanged re-render     {same['total_s'] / cold['total_s']:7.1%} of cold "
-        f"({same['spoken']} lines spoken)"
+    row("speed-up, --jobs 1 -> 2", f"{one.wall_s / two.wall_s:7.2f}x")
+    row("unchanged re-render", f"{same.wall_s / two.wall_s:7.1%} of cold ({same.wall_s:.1f} s)")
+    row("one-line edit", f"{edit.wall_s / two.wall_s:7.1%} of cold ({edit.wall_s:.1f} s)")
+    for label, run in (("--jobs 1", one), ("--jobs 2", two)):
+        row(
+            f"peak memory {label}",
+            memory(run.peak_mb, run.largest_mb),
+        )
+
+
+def long_story(script: Path, hours: float, folder: Path) -> Path:
+    """The story with its chapters repeated until it is about `hours` long at the bedtime pace
+    (115 words a minute)."""
+    import yaml
+
+    original = yaml.safe_load(script.read_text())
+    chapters = original["chapters"]
+    words, story = 0, []
+    while words < hours * 60 * 115:
+        chapter = dict(chapters[len(story) % len(chapters)])
+        chapter["title"] = f"{chapter['title']} ({len(story) + 1})"
+        story.append(chapter)
+        words += len(str(chapter).split()) * 0.8
+    path = folder / script.name  # the same slug, so voices.yaml casts it
+    path.write_text(yaml.safe_dump({**original, "chapters": story}))
+    return path
+
+
+def bench_memory(scripts: list[Path], hours: float, tail_s: float) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bedtime-bench-"))
+    try:
+        short = render(scripts[:1], "pyttsx3", work / "short", "--tail", "0")
+        story = long_story(scripts[0], hours, work)
+        long = render([story], "pyttsx3", work / "long", "--tail", str(tail_s))
+        short_s = duration_s(next((work / "short" / "out").glob("*/*.m4b")))
+        long_s = duration_s(next((work / "long" / "out").glob("*/*.m4b")))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n== memory, pyttsx3 (--jobs {os.cpu_count()})")
+    for label, run, seconds in (
+        ("short story, no tail", short, short_s),
+        ("long story + long tail", long, long_s),
+    ):
+        row(
+            f"{label} ({seconds / 3600:.2f} h)",
+            f"{memory(run.peak_mb, run.largest_mb)}, RTF {seconds / run.wall_s:.1f}x",
+        )
+    row(
+        "growth",
+        memory(long.peak_mb - short.peak_mb, long.largest_mb - short.largest_mb, "+"),
     )
-    print(
-        f"one-line edit           {edited['total_s'] / cold['total_s']:7.1%} of cold "
-        f"({edited['spoken']} lines spoken)"
-    )
-    print(f"peak memory (render)    {cold['peak_rss_mb']:7.0f} MB")
-    print(f"loudness                {cold['loudness']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--story", type=Path, default=ROOT / "scripts" / "dream-standard.yaml")
+    parser.add_argument(
+        "--stories", type=Path, nargs="+", default=sorted((ROOT / "scripts").glob("*.yaml"))
+    )
     parser.add_argument("--engines", default="pyttsx3,kokoro")
-    parser.add_argument("--tail", type=float, default=600.0)
-    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tail", default="600")
+    parser.add_argument("--long-hours", type=float, default=3.0)
+    parser.add_argument("--long-tail", type=float, default=28800.0)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(measure(args.one, args.engines, args.cache, args.out, args.tail)))
-        return
+    scripts = [path.resolve() for path in args.stories]
+    print(f"bedtime-audio bench: {os.cpu_count()} CPUs, {len(scripts)} stories")
     for engine in args.engines.split(","):
-        bench_engine(args.story.resolve(), engine, args.tail)
+        if engine:
+            bench_engine(scripts, engine, args.tail)
+    if args.long_hours > 0:
+        bench_memory(scripts, args.long_hours, args.long_tail)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ separately encoded stretches plays like one encode, and an edit re-encodes only 
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ from conftest import decode
 
 from bedtime_audio.artifacts import StoryInfo
 from bedtime_audio.audio import Audio
-from bedtime_audio.cache import Store
+from bedtime_audio.cache import AudioCache, Store
+from bedtime_audio.executors import open_executor
 from bedtime_audio.export import Mastered, Section, export
 from bedtime_audio.master import (
     CEILING_DBTP,
@@ -55,8 +57,33 @@ def overlap_added(sections: list[Section]) -> np.ndarray:
     return story
 
 
+def exported(
+    sections: list[Section], make: Callable[[Section], Mastered], out: Path, encoded: Store
+) -> None:
+    """Export through one local worker, the sections' audio made by `make` into a chapter
+    cache as the render's mixing would."""
+    chapters = AudioCache(out / "chapters")
+
+    def mix(wanted: Sequence[Section]) -> None:
+        for section in wanted:
+            made = make(section)
+            chapters.put(section.audio_key, made.tracks["mix"], {"loudness_lufs": -20.0})
+
+    with open_executor(jobs=1) as executor:
+        export(
+            sections,
+            STORY,
+            out_dir=out,
+            inputs="",
+            mix=mix,
+            chapters=chapters,
+            encoded=encoded,
+            executor=executor,
+        )
+
+
 def render(sections: list[Section], out: Path, store: Store) -> np.ndarray:
-    export(sections, tones, STORY, out_dir=out, inputs="", encoded=store)
+    exported(sections, tones, out, store)
     return decode(out / "tones" / "tones.m4b")
 
 
@@ -123,7 +150,7 @@ def test_every_encoded_file_holds_the_true_peak_limit(tmp_path: Path) -> None:
         ceilings.append((section.title, section.ceiling_dbtp))
         return buzz(section) if section.title == "buzz" else tones(section)
 
-    export(sections, load, STORY, out_dir=tmp_path, inputs="", encoded=Store(tmp_path / "enc"))
+    exported(sections, load, tmp_path, Store(tmp_path / "enc"))
     folder = tmp_path / "tones"
     report = json.loads((folder / "render.json").read_text())
     for name in ("tones.m4b", "tones.mp3"):

@@ -70,10 +70,15 @@ class Store:
             return None
         digest, payload = blob[4 : 4 + _DIGEST_BYTES], blob[4 + _DIGEST_BYTES :]
         if blob[:4] != _MAGIC or hashlib.sha256(payload).digest() != digest:
+            path.unlink(missing_ok=True)  # damaged: made again by whoever needs it next
             return None
         os.utime(path)  # recently used: kept by `bedtime cache prune`
         meta_bytes = int.from_bytes(payload[:4], "little")
         return json.loads(payload[4 : 4 + meta_bytes]), payload[4 + meta_bytes :]
+
+    def holds(self, key: str) -> bool:
+        """Whether an entry is there, without reading it (a damaged one reads as missing)."""
+        return self._path(key).exists()
 
     def write(self, key: str, data: bytes, meta: dict[str, Any] | None = None) -> None:
         meta_json = json.dumps(meta or {}, sort_keys=True).encode()

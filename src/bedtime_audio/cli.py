@@ -21,6 +21,7 @@ from . import __version__
 from .cache import default_cache_dir
 from .engines import ENGINES, default_engine, load_engine
 from .errors import BedtimeError, printable
+from .executors import EXECUTORS, default_jobs
 from .model import Voice
 from .text import normalize_text
 
@@ -180,10 +181,24 @@ engine_option = click.option(
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(1, 64),
-    default=2,
+    type=click.IntRange(1, 256),
+    default=default_jobs(),
+    show_default="the number of CPU cores",
+    help="Units of work at once (sentences spoken, chapters mixed, stretches encoded); "
+    "with --executor dask, workers of the LocalCluster.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="local",
     show_default=True,
-    help="Lines synthesized at once.",
+    help="Where the work runs: this machine, or a Dask cluster (needs the [distributed] extra).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="A Dask scheduler to render on (tcp://host:port; implies --executor dask). Without "
+    "it, --executor dask starts a LocalCluster.",
 )
 @click.option("--stems", is_flag=True, help="Also write the voice and the bed as FLAC stems.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
@@ -198,6 +213,8 @@ def render(
     tail_s: float,
     target_lufs: float,
     jobs: int,
+    executor: str,
+    scheduler: str | None,
     stems: bool,
     quiet: bool,
     verbose: bool,
@@ -208,7 +225,14 @@ def render(
 
     report = Reporter(quiet, verbose)
     options = RenderOptions(
-        _absolute(out_dir), default_cache_dir(), tail_s, target_lufs, jobs, stems
+        _absolute(out_dir),
+        default_cache_dir(),
+        tail_s,
+        target_lufs,
+        jobs=jobs,
+        executor="dask" if scheduler else executor,
+        scheduler=scheduler,
+        stems=stems,
     )
     name = _pick_engine(engine, draft, report)
     for rendered in render_all(list(scripts), _voices_option(voices_path), name, options, report):

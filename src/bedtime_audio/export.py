@@ -4,6 +4,7 @@ render.json, all written under temporary names and renamed into place only when 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -14,16 +15,18 @@ import subprocess
 import tempfile
 import wave
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
 from .artifacts import StoryInfo, Written, ffmetadata, render_report, transcript
 from .audio import Audio
-from .cache import Store
+from .cache import AudioCache, Store
 from .errors import DependencyError, ExportError
+from .executors import FINISHING, Executor
 from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
 from .measure import measure_all
 from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
@@ -142,30 +145,36 @@ def is_current(folder: Path, slug: str, inputs: str, stems: bool = False) -> boo
 
 def export(
     sections: Sequence[Section],
-    load: Callable[[Section], Mastered],
     story: StoryInfo,
     *,
     out_dir: Path,
     inputs: str,
+    mix: Callable[[Sequence[Section]], None],
+    chapters: AudioCache,
     encoded: Store,
+    executor: Executor,
     stems: bool = False,
 ) -> float:
     """Encode the story and write its files into out_dir/<slug>/; returns its duration.
 
-    Every encoded file is measured as a player decodes it. Where a section's true peak passes
-    PEAK_LIMIT_DBTP in any of them, that section is mastered again under a lower ceiling and
-    the story encoded again (the rest comes from the caches), up to _PEAK_ROUNDS times;
-    render.json records what each file measured in the end.
+    `mix(sections)` puts each section's mastered audio (and stems) into `chapters` under the
+    section's keys, where it is missing. Every encoded file is measured as a player decodes it.
+    Where a section's true peak passes PEAK_LIMIT_DBTP in any of them, that section is mastered
+    again under a lower ceiling and the story encoded again (the rest comes from the caches),
+    up to _PEAK_ROUNDS times; render.json records what each file measured in the end.
     `inputs` names everything the render was made from; render.json keeps it."""
     ffmpeg = require_ffmpeg()
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
-    encoder = _encoder_id(ffmpeg)
+    encoder = encoder_id(ffmpeg)
     names = encoded_names(story.slug, stems)
     spans = _spans(sections)
     with working_folder(folder, story.slug) as tmp:
         for _round in range(_PEAK_ROUNDS):
-            written = _encode(ffmpeg, encoder, tmp, sections, load, story, encoded, stems)
+            mix(sections)
+            written = _encode(
+                ffmpeg, encoder, tmp, sections, story, chapters, encoded, executor, stems
+            )
             measured = measure_all(ffmpeg, [tmp / name for name in names], spans)
             over = {
                 index: peak - PEAK_LIMIT_DBTP
@@ -188,36 +197,69 @@ def export(
     return written[-1].end_s
 
 
+def section_keys(section: Section, stems: bool) -> dict[str, str]:
+    """Where the chapter cache keeps a section's mix, and its stems."""
+    key = section.audio_key
+    return {"mix": key} | ({stem: f"{key}-{stem}" for stem in STEMS} if stems else {})
+
+
+def mastered(chapters: AudioCache, section: Section, stems: bool = False) -> Mastered:
+    """A section's mastered audio from the chapter cache, where `mix` put it."""
+    tracks = {}
+    meta: dict[str, Any] = {}
+    for name, key in section_keys(section, stems).items():
+        entry = chapters.entry(key)
+        if entry is None:
+            raise ExportError(
+                f"'{section.title}' is missing from the chapter cache at {chapters.root} "
+                "(removed, or damaged and removed, while the story was encoded); render again"
+            )
+        tracks[name] = entry.audio
+        meta |= entry.meta
+    return Mastered(tracks, meta["loudness_lufs"])
+
+
 def _encode(
     ffmpeg: str,
     encoder: str,
     tmp: Path,
     sections: Sequence[Section],
-    load: Callable[[Section], Mastered],
     story: StoryInfo,
+    chapters: AudioCache,
     encoded: Store,
+    executor: Executor,
     stems: bool,
 ) -> list[Written]:
-    """The MP3 (and the stems, as FLAC) encode the whole stream; the M4B is spliced from
-    stretches of AAC, one per section (a short one joins the stretch before it), each encoded on
-    its own and kept in `encoded`, so a re-render encodes only the stretches that hear a changed
-    section. Sections are loaded one at a time and overlap-added into one stream."""
+    """The MP3 (and the stems, as FLAC) encode the whole stream, here; the M4B is spliced from
+    stretches of AAC, one per section (a short one joins the stretch before it), each encoded
+    by a unit of its own and kept in `encoded`, so a re-render encodes only the stretches that
+    hear a changed section. Sections are read one at a time and overlap-added into one
+    stream."""
     stretches = _stretches(sections, encoder)
-    missing = {s.key: s for s in stretches if encoded.read(s.key) is None}
+    offsets = _offsets(sections)
+
+    def encode(stretch: _Stretch) -> Future[str]:
+        heard = _heard(sections, offsets, stretch)
+        return executor.submit(
+            encode_stretch,
+            *(encoder, stretch, *heard, chapters.root, encoded.root),
+            priority=FINISHING,
+        )
+
+    units = [encode(stretch) for stretch in stretches if not encoded.holds(stretch.key)]
     with _Encoders(ffmpeg, tmp, story.slug) as encoders:
         sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
-        for key, stretch in missing.items():
-            pipe = encoders.start(f"{key}.aac", _AAC)
-            sinks["mix"].append(_Sink(pipe, stretch.start, stretch.end))
         for stem in STEMS if stems else ():
             sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
-        loudness = _stream(sections, load, sinks)
-    for key, stretch in missing.items():
-        encoded.write(key, stretch.kept((tmp / f"{key}.aac").read_bytes()))
-        (tmp / f"{key}.aac").unlink()
+        loudness = _stream(sections, lambda s: mastered(chapters, s, stems), sinks)
+    for unit in units:
+        unit.result()
     with open(tmp / "audio.aac", "wb") as spliced:  # a stretch at a time: hours of tail are long
         for stretch in stretches:
             found = encoded.read(stretch.key)
+            if found is None:  # damaged since it was written, and so removed: encode it again
+                encode(stretch).result()
+                found = encoded.read(stretch.key)
             if found is None:
                 raise ExportError(
                     f"the encoded stretch {stretch.key[:12]} vanished from {encoded.root}"
@@ -226,6 +268,45 @@ def _encode(
     written = _placed(sections, loudness)
     _write_metadata(ffmpeg, tmp, story, written)
     return written
+
+
+def _heard(
+    sections: Sequence[Section], offsets: list[int], stretch: _Stretch
+) -> tuple[list[Section], int]:
+    """The sections a stretch's encoder hears, and where the first of them starts."""
+    heard = [
+        (section, offset)
+        for section, offset in zip(sections, offsets[:-1], strict=False)
+        if offset < stretch.end and offset + section.frames > stretch.start
+    ]
+    return [section for section, _offset in heard], heard[0][1]
+
+
+def encode_stretch(
+    encoder: str,
+    stretch: _Stretch,
+    heard: Sequence[Section],
+    offset: int,
+    chapters_root: Path,
+    encoded_root: Path,
+) -> str:
+    """The unit of encoding: one stretch of the story to AAC, from the chapter cache into the
+    encoded store. `heard` are the sections it overlaps, the first starting at story frame
+    `offset`."""
+    ffmpeg = require_ffmpeg()
+    if encoder_id(ffmpeg) != encoder:
+        raise ExportError(
+            f"a worker's ffmpeg differs from the render's ({encoder_id(ffmpeg)}, not {encoder}): "
+            "every machine needs the same ffmpeg"
+        )
+    chapters = AudioCache(chapters_root)
+    with tempfile.TemporaryDirectory(prefix="bedtime-stretch-") as folder:
+        tmp = Path(folder)
+        with _Encoders(ffmpeg, tmp, stretch.key[:12]) as encoders:
+            sink = _Sink(encoders.start("stretch.aac", _AAC), stretch.start, stretch.end)
+            _stream(heard, lambda s: mastered(chapters, s), {"mix": [sink]}, offset)
+        Store(encoded_root).write(stretch.key, stretch.kept((tmp / "stretch.aac").read_bytes()))
+    return stretch.key
 
 
 def _spans(sections: Sequence[Section]) -> list[tuple[float, float]]:
@@ -311,7 +392,8 @@ def _adts_frames(data: bytes) -> list[bytes]:
     return frames
 
 
-def _encoder_id(ffmpeg: str) -> str:
+@functools.cache
+def encoder_id(ffmpeg: str) -> str:
     """ffmpeg's version and the AAC settings: what decides the encoded frames."""
     version = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True).stdout
     return f"{version.splitlines()[0] if version else ffmpeg} {' '.join(_AAC)}"
@@ -377,10 +459,10 @@ class _Sink:
 class _Track:
     """One stream of the story: sections overlap-added at their handoffs, fed to sinks."""
 
-    def __init__(self, sinks: list[_Sink]) -> None:
+    def __init__(self, sinks: list[_Sink], position: int) -> None:
         self.sinks = sinks
         self.pending: np.ndarray | None = None
-        self.position = 0
+        self.position = position
 
     def add(self, samples: np.ndarray, handoff_frames: int) -> None:
         keep = samples.shape[1] - handoff_frames
@@ -406,10 +488,11 @@ def _stream(
     sections: Sequence[Section],
     load: Callable[[Section], Mastered],
     sinks: Mapping[str, list[_Sink]],
+    position: int = 0,
 ) -> list[float]:
-    """Load each section in turn and overlap-add it into every track; returns the sections'
-    loudness."""
-    tracks = {name: _Track(track_sinks) for name, track_sinks in sinks.items()}
+    """Load each section in turn and overlap-add it into every track, the first section at
+    story frame `position`; returns the sections' loudness."""
+    tracks = {name: _Track(track_sinks, position) for name, track_sinks in sinks.items()}
     loudness = []
     for section in sections:
         mastered = load(section)

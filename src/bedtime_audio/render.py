@@ -5,20 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import AudioCache, Store
 from .casting import Casting, Plan, cast, load_voices
 from .engines import SpeechEngine, load_engine
-from .errors import BedtimeError, ScriptErrors
-from .export import STEMS, Mastered, Section, StoryInfo, export, is_current, require_ffmpeg
+from .errors import BedtimeError, ExportError, ScriptErrors
+from .executors import FINISHING, Executor, default_jobs, open_executor
+from .export import STEMS, Section, StoryInfo, export, is_current, require_ffmpeg, section_keys
 from .master import TARGET_LUFS, limiter_gain, loudness_lufs, master, master_to_target
 from .mix import HANDOFF_S, TailPiece, Timeline, mix_chapter, mix_tail, plan_chapter, tail_pieces
 from .script import parse_script
 from .soundscape import synthetic_share
-from .synth import SpeechBank, synthesize
+from .synth import Speaking, SpeechBank, start_speaking
 
 Report = Callable[[str], None]
 TAIL_TITLE = "Drift off"
@@ -33,8 +35,12 @@ class RenderOptions:
     tail_s: float = 600.0
     """Ambience after the last line; 0 for none."""
     target_lufs: float = TARGET_LUFS
-    jobs: int = 2
-    """Lines synthesized at once."""
+    jobs: int = field(default_factory=default_jobs)
+    """Units run at once: sentences spoken, sections mixed, stretches encoded."""
+    executor: str = "local"
+    """Where the units run: "local" (this machine) or "dask"."""
+    scheduler: str | None = None
+    """The Dask scheduler's address; None for a LocalCluster on this machine."""
     stems: bool = False
     """Also write the voice and the bed as FLAC stems."""
 
@@ -75,13 +81,20 @@ def render(
     options: RenderOptions,
     report: Report,
 ) -> list[Rendered]:
+    """Render the stories through one executor: every story's speech is queued at once, and
+    each story is mixed and encoded, in order, as soon as it is spoken."""
     engine = load_engine(engine_name)
     plans = prepare(paths, voices_path, engine)
     require_ffmpeg()
     for plan in plans:
         for notice in plan.notices:
             report(f"notice: {notice}")
-    return [render_story(plan, engine, options, report) for plan in plans]
+    with open_executor(options.executor, options.jobs, options.scheduler) as executor:
+        speaking = [
+            start_speaking(plan, engine, options.lines, executor, priority=-index)
+            for index, plan in enumerate(plans)
+        ]
+        return [render_story(spoken, engine, options, executor, report) for spoken in speaking]
 
 
 @dataclass(frozen=True)
@@ -91,20 +104,26 @@ class Rendered:
     folder: Path
     duration_s: float
     spoken: int
-    """Lines synthesized in this render; the rest came from the cache."""
+    """Sentences synthesized in this render; the rest came from the cache."""
     cached: int
     synth_s: float
+    """Waiting for the story's speech, wall seconds."""
     mix_s: float
     """Mixing and mastering, wall seconds."""
     encode_s: float
 
 
 def render_story(
-    plan: Plan, engine: SpeechEngine, options: RenderOptions, report: Report
+    speaking: Speaking,
+    engine: SpeechEngine,
+    options: RenderOptions,
+    executor: Executor,
+    report: Report,
 ) -> Rendered:
+    plan = speaking.plan
     script = plan.script
     started = time.perf_counter()
-    bank = synthesize(plan, engine, options.lines, options.jobs, report)
+    bank = speaking.bank(report)
     spoken_at = time.perf_counter()
     story = StoryInfo(script.slug, script.title, script.author, script.description, engine.name)
     folder = options.out_dir / script.slug
@@ -121,14 +140,16 @@ def render_story(
         f"{script.slug}: {bank.synthesized} sentences spoken, {bank.cached} from the cache; "
         "mixing and encoding"
     )
-    mixer = _Mixer(plan, options, {s.key: t for s, t in planned}, report)
+    mixer = _Mixer(plan, options, {s.key: t for s, t in planned}, executor, report)
     duration_s = export(
         sections,
-        mixer.load,
         story,
         out_dir=options.out_dir,
         inputs=inputs,
+        mix=mixer.mix,
+        chapters=options.chapters,
         encoded=options.encoded,
+        executor=executor,
         stems=options.stems,
     )
     done_at = time.perf_counter()
@@ -197,79 +218,96 @@ def _plan_sections(
 
 
 class _Mixer:
-    """Each section mixed and mastered on its own — or found in the chapter cache — when the
-    export comes to it: one section is in memory at a time, and each is kept as soon as it
-    is mixed, so a render killed part-way resumes from there.
+    """Mixes and masters the sections missing from the chapter cache, each a unit of its own,
+    and keeps it there as soon as it is mixed, so a render killed part-way resumes from there.
 
     Every chapter is mastered to the target, so the story lands there too; the tail carries
-    on at the last chapter's gain."""
+    on at the last chapter's gain, so its pieces are mixed once the chapters are."""
 
     def __init__(
         self,
         plan: Plan,
         options: RenderOptions,
         timelines: dict[str, Timeline | TailPiece],
+        executor: Executor,
         report: Report,
     ) -> None:
-        self.plan, self.options, self.timelines, self.report = plan, options, timelines, report
-        self.gain_db = 0.0
-        """The last chapter's mastering gain, for the tail."""
+        self.plan, self.options, self.executor, self.report = plan, options, executor, report
+        self.timelines = timelines
         self.mix_s = 0.0
 
-    def load(self, section: Section) -> Mastered:
-        found = self._cached(section)
-        if found is None:
-            return self._mix(section)
-        self.report(f"{self.plan.script.slug}: {self._named(section)} unchanged")
-        return found
+    def mix(self, sections: Sequence[Section]) -> None:
+        started = time.perf_counter()
+        slug = self.plan.script.slug
+        chapters = [s for s in sections if not isinstance(self.timelines[s.key], TailPiece)]
+        tail = [s for s in sections if isinstance(self.timelines[s.key], TailPiece)]
+        self._run(chapters, None)
+        if tail:
+            last = self.options.chapters.entry(chapters[-1].audio_key)
+            if last is None:
+                raise ExportError(f"{slug}: the last chapter vanished from the chapter cache")
+            self._run(tail, last.meta["gain_db"])
+        self.mix_s += time.perf_counter() - started
+
+    def _run(self, sections: list[Section], gain_db: float | None) -> None:
+        slug = self.plan.script.slug
+        stems = self.options.stems
+        missing = [
+            section
+            for section in sections
+            if not all(
+                self.options.chapters.holds(k) for k in section_keys(section, stems).values()
+            )
+        ]
+        for section in sections:
+            if section not in missing:
+                self.report(f"{slug}: {self._named(section)} unchanged")
+        units = {
+            self.executor.submit(
+                mix_section,
+                slug,
+                section,
+                self.timelines[section.key],
+                self.options,
+                gain_db,
+                priority=FINISHING,
+            ): section
+            for section in missing
+        }
+        for unit in as_completed(units):
+            unit.result()
+            self.report(f"{slug}: mixed {self._named(units[unit])}")
 
     def _named(self, section: Section) -> str:
         piece = self.timelines[section.key]
         part = f", part {piece.index + 1}" if isinstance(piece, TailPiece) and piece.index else ""
         return f"'{section.title}'{part}"
 
-    def _keys(self, section: Section) -> dict[str, str]:
-        stems = STEMS if self.options.stems else ()
-        key = section.audio_key
-        return {"mix": key} | {stem: f"{key}-{stem}" for stem in stems}
 
-    def _cached(self, section: Section) -> Mastered | None:
-        tracks = {}
-        meta: dict[str, float] = {}
-        for name, key in self._keys(section).items():
-            entry = self.options.chapters.entry(key)
-            if entry is None:
-                return None
-            tracks[name] = entry.audio
-            meta |= entry.meta
-        self.gain_db = meta["gain_db"]
-        return Mastered(tracks, meta["loudness_lufs"])
-
-    def _mix(self, section: Section) -> Mastered:
-        started = time.perf_counter()
-        slug, options = self.plan.script.slug, self.options
-        timeline = self.timelines[section.key]
-        ceiling = section.ceiling_dbtp
-        if isinstance(timeline, TailPiece):
-            mixed = mix_tail(timeline, slug)
-            gain_db = self.gain_db
-            audio = master(mixed.mixed, gain_db, ceiling)
-        else:
-            mixed = mix_chapter(timeline, options.lines, slug)
-            audio, gain_db = master_to_target(mixed.mixed, options.target_lufs, ceiling)
-        tracks = {"mix": audio}
-        keys = self._keys(section)
-        if options.stems:  # the stems take the limiter's gain too, so they add up to the mix
-            curve = limiter_gain(mixed.mixed.gain(gain_db), ceiling)
-            for stem in STEMS:
-                tracks[stem] = getattr(mixed, stem).gain(gain_db).scaled(curve)
-                options.chapters.put(keys[stem], tracks[stem])
-        loudness = loudness_lufs(audio)
-        options.chapters.put(keys["mix"], audio, {"gain_db": gain_db, "loudness_lufs": loudness})
-        self.gain_db = gain_db
-        self.mix_s += time.perf_counter() - started
-        self.report(f"{slug}: mixed {self._named(section)}")
-        return Mastered(tracks, loudness)
+def mix_section(
+    slug: str,
+    section: Section,
+    timeline: Timeline | TailPiece,
+    options: RenderOptions,
+    gain_db: float | None,
+) -> None:
+    """The unit of mixing: one section mixed and mastered into the chapter cache — a chapter
+    to the target loudness, a piece of the tail at `gain_db`, the last chapter's gain."""
+    ceiling = section.ceiling_dbtp
+    if isinstance(timeline, TailPiece):
+        assert gain_db is not None
+        mixed = mix_tail(timeline, slug)
+        audio = master(mixed.mixed, gain_db, ceiling)
+    else:
+        mixed = mix_chapter(timeline, options.lines, slug)
+        audio, gain_db = master_to_target(mixed.mixed, options.target_lufs, ceiling)
+    keys = section_keys(section, options.stems)
+    if options.stems:  # the stems take the limiter's gain too, so they add up to the mix
+        curve = limiter_gain(mixed.mixed.gain(gain_db), ceiling)
+        for stem in STEMS:
+            options.chapters.put(keys[stem], getattr(mixed, stem).gain(gain_db).scaled(curve))
+    meta = {"gain_db": gain_db, "loudness_lufs": loudness_lufs(audio)}
+    options.chapters.put(keys["mix"], audio, meta)  # last: with it, the section is complete
 
 
 _SOUND_MODULES = (

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -17,8 +14,9 @@ import numpy as np
 from .audio import Audio
 from .cache import AudioCache, line_key
 from .casting import Plan
-from .engines import SpeechEngine, load_engine
+from .engines import SpeechEngine, worker_engine
 from .errors import EngineError, ScriptError
+from .executors import Executor, open_executor
 from .master import block_powers, integrated_lufs
 from .model import Speech, Voice
 from .text import normalize_text, split_sentences
@@ -100,10 +98,22 @@ def synthesize(
     report: Report | None = None,
     only: Collection[Speech] | None = None,
 ) -> SpeechBank:
-    """Speak every sentence of every line (or of those in `only`) not yet in the cache, then
-    measure each line for levelling.
+    """Speak every sentence of every line (or of those in `only`) not yet in the cache, in
+    `jobs` processes on this machine, and measure each line for levelling."""
+    with open_executor("local", jobs) as executor:
+        return start_speaking(plan, engine, cache, executor, only).bank(report)
 
-    With jobs > 1, worker processes each load their own engine and write finished sentences
+
+def start_speaking(
+    plan: Plan,
+    engine: SpeechEngine,
+    cache: AudioCache,
+    executor: Executor,
+    only: Collection[Speech] | None = None,
+    priority: int = 0,
+) -> Speaking:
+    """Queue a unit for each sentence of the story (or of the lines in `only`) not yet in the
+    cache, longest first so that the workers finish together. Each unit writes its sentence
     straight into the cache, so a crash loses at most the sentences being spoken."""
     work = [
         (speech, voice, spoken, tuple(
@@ -114,73 +124,63 @@ def synthesize(
         if only is None or speech in only
     ]  # fmt: skip
     keys = {key: (sentence, voice) for _s, voice, _t, parts in work for sentence, key in parts}
-    measured: dict[str, tuple[Sentence, np.ndarray]] = {}  # key → sentence, loudness blocks
-    missing: dict[str, tuple[str, Voice]] = {}
-    for key, job in keys.items():
-        cached = cache.get(key)
-        if cached is None:
-            missing[key] = job
-        else:
-            measured[key] = _measured(key, cached)
-    # Longest first, so the workers finish together.
-    order = sorted(missing, key=lambda key: -len(missing[key][0]))
-    started = time.monotonic()
-    try:
-        for done, _key in enumerate(_speak_all(engine, cache, order, missing, jobs), start=1):
-            if report:
-                left_s = (time.monotonic() - started) / done * (len(missing) - done)
-                report(
-                    f"{plan.script.slug}: spoke {done}/{len(missing)} sentences "
-                    f"({len(keys) - len(missing)} cached), about {_clock(left_s)} to go"
-                )
-    except LineError as exc:
-        speech = next(s for s, _v, _t, parts in work if exc.key in dict(parts).values())
-        raise ScriptError(plan.script.path, speech.line, f"{speech.speaker}: {exc}") from None
-    for key in missing:
-        measured[key] = _measured(key, load_clip(cache, key))
-    clips = {
-        speech: Clip(
-            voice,
-            spoken,
-            tuple(measured[key][0] for _sentence, key in parts),
-            level_gain_db(np.concatenate([measured[key][1] for _sentence, key in parts])),
-        )
-        for speech, voice, spoken, parts in work
+    missing = sorted((k for k in keys if cache.read(k) is None), key=lambda k: -len(keys[k][0]))
+    units = {
+        executor.submit(
+            speak_sentence,
+            *(engine.name, engine.version, executor.engine_threads, cache.root, key, *keys[key]),
+            priority=priority,
+        ): key
+        for key in missing
     }
-    return SpeechBank(
-        MappingProxyType(clips), synthesized=len(missing), cached=len(keys) - len(missing)
-    )
+    return Speaking(plan, cache, work, units, len(keys))
 
 
-def _speak_all(
-    engine: SpeechEngine,
-    cache: AudioCache,
-    order: list[str],
-    missing: Mapping[str, tuple[str, Voice]],
-    jobs: int,
-) -> Iterator[str]:
-    """Speak the missing lines, yielding each key once its clip is in the cache."""
-    if jobs <= 1 or len(order) <= 1:
-        for key in order:
-            speak_line(engine, cache, key, *missing[key])
-            yield key
-        return
-    workers = min(jobs, len(order))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(engine.name, threads, cache.root, os.getpid()),
-    ) as pool:
-        futures = [pool.submit(_worker_speak, key, *missing[key]) for key in order]
+@dataclass(frozen=True)
+class Speaking:
+    """A story's sentences on their way into the line cache."""
+
+    plan: Plan
+    cache: AudioCache
+    work: list[tuple[Speech, Voice, str, tuple[tuple[str, str], ...]]]
+    """Each line, its voice, its text as spoken, and its sentences with their cache keys."""
+    units: Mapping[Future[str], str]
+    """The sentences being spoken, by cache key."""
+    sentences: int
+
+    def bank(self, report: Report | None = None) -> SpeechBank:
+        """Wait for every sentence, then measure each line for levelling."""
+        slug, total = self.plan.script.slug, len(self.units)
+        started = time.monotonic()
         try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:  # Ctrl-C, a failed line: leave the queued sentences unspoken
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+            for done, unit in enumerate(as_completed(self.units), start=1):
+                unit.result()
+                if report:
+                    left_s = (time.monotonic() - started) / done * (total - done)
+                    report(
+                        f"{slug}: spoke {done}/{total} sentences "
+                        f"({self.sentences - total} cached), about {_clock(left_s)} to go"
+                    )
+        except LineError as exc:
+            speech = next(s for s, _v, _t, parts in self.work if exc.key in dict(parts).values())
+            raise ScriptError(
+                self.plan.script.path, speech.line, f"{speech.speaker}: {exc}"
+            ) from None
+        measured = {
+            key: _measured(key, load_clip(self.cache, key))
+            for _s, _v, _t, parts in self.work
+            for _sentence, key in parts
+        }
+        clips = {
+            speech: Clip(
+                voice,
+                spoken,
+                tuple(measured[key][0] for _sentence, key in parts),
+                level_gain_db(np.concatenate([measured[key][1] for _sentence, key in parts])),
+            )
+            for speech, voice, spoken, parts in self.work
+        }
+        return SpeechBank(MappingProxyType(clips), synthesized=total, cached=self.sentences - total)
 
 
 class LineError(EngineError):
@@ -206,44 +206,23 @@ def speak_line(
     cache.put(key, audio)
 
 
-_worker: tuple[SpeechEngine, AudioCache] | None = None
-
-
-def _start_worker(engine_name: str, threads: int, cache_root: Path, render_pid: int) -> None:
-    global _worker
-    threading.Thread(target=_exit_with, args=(render_pid,), daemon=True).start()
-    _worker = (load_engine(engine_name, threads), AudioCache(cache_root))
-
-
-def _exit_with(render_pid: int) -> None:
-    """A worker is the render's: once the render is gone (even killed with kill -9, which
-    leaves it no chance to stop its pool), the worker exits within a second, engine and all."""
-    while _alive(render_pid):
-        time.sleep(1.0)
-    os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
-    if not _PROCFS.exists():  # no procfs: ask the kernel whether the process is there
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    try:
-        state = (_PROCFS / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-_PROCFS = Path("/proc")
-
-
-def _worker_speak(key: str, spoken: str, voice: Voice) -> str:
-    assert _worker is not None
-    speak_line(*_worker, key, spoken, voice)
+def speak_sentence(
+    engine_name: str,
+    version: str,
+    threads: int,
+    cache_root: Path,
+    key: str,
+    spoken: str,
+    voice: Voice,
+) -> str:
+    """The unit of speech: one sentence into the line cache, with the worker's own engine."""
+    engine = worker_engine(engine_name, threads)
+    if engine.version != version:
+        raise EngineError(
+            f"a worker's {engine_name} is {engine.version}, the render's is {version}: "
+            "every machine needs the same bedtime-audio, engine and model"
+        )
+    speak_line(engine, AudioCache(cache_root), key, spoken, voice)
     return key
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -74,6 +75,12 @@ def load_engine(name: str, threads: int | None = None) -> SpeechEngine:
     except KeyError:
         raise EngineError(f"unknown engine '{name}' (engines: {', '.join(ENGINES)})") from None
     return factory(threads)
+
+
+@functools.cache
+def worker_engine(name: str, threads: int | None) -> SpeechEngine:
+    """One engine per process and name, kept for the units the process runs."""
+    return load_engine(name, threads)
 
 
 def default_engine() -> tuple[str, str | None]:

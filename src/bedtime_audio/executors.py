@@ -1,0 +1,226 @@
+"""Where the units of a render run: in this process, in worker processes on this machine, or on
+a Dask cluster.
+
+A unit is a module-level function and picklable arguments that reads what it needs from the
+caches and writes its result into them: speak one sentence into the line cache, mix one section
+into the chapter cache, encode one stretch into the encoded store. Each result is named by
+everything it was made from and written atomically, so a unit run twice (its worker killed
+half-way and the unit run again elsewhere) writes the same bytes: a render is the same sample
+for sample wherever its units ran.
+
+Units are run highest priority first, and in the order given within a priority: a batch render
+queues every story's speech at once and gives a finished story's mixing and encoding the next
+free worker, so one story is mixed while the next is spoken."""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor as PoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import DependencyError
+
+EXECUTORS = ("local", "dask")
+FINISHING = 1
+"""The priority of mixing and encoding: ahead of any speech, so a story spoken is finished
+while the next is spoken."""
+
+
+class Executor(Protocol):
+    workers: int
+    engine_threads: int
+    """CPU threads each unit's speech engine may use."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, priority: int = 0) -> Future[Any]:
+        """Queue a unit; higher priorities run first."""
+        ...
+
+    def close(self) -> None:
+        """Drop the units not yet started and wait for the running ones."""
+        ...
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def open_executor(
+    kind: str = "local", jobs: int | None = None, scheduler: str | None = None
+) -> Iterator[Executor]:
+    """The executor for `--executor kind --jobs N [--scheduler address]`, closed on leaving
+    (Ctrl-C included: units not yet started are dropped)."""
+    jobs = jobs or default_jobs()
+    executor: Executor = DaskExecutor(jobs, scheduler) if kind == "dask" else LocalExecutor(jobs)
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+class LocalExecutor:
+    """Units in `workers` processes on this machine, or in one thread of this process when
+    `workers` is 1. Each worker process exits within a second of the render's process, even
+    one killed with kill -9."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.engine_threads = max(1, default_jobs() // workers)
+        self._pool: PoolExecutor
+        if workers == 1:
+            self._pool = ThreadPoolExecutor(1)
+        else:
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
+            )
+        self._queue: list[tuple[int, int, Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+        self._order = itertools.count()
+        self._running = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, priority: int = 0) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            heapq.heappush(self._queue, (-priority, next(self._order), future, fn, args))
+        self._feed()
+        return future
+
+    def _feed(self) -> None:
+        """Hand the pool the most urgent units, no more than it has workers: the rest wait in
+        the queue, where a more urgent unit can still pass them."""
+        while True:
+            with self._lock:
+                if self._closed or self._running >= self.workers or not self._queue:
+                    return
+                _priority, _order, future, fn, args = heapq.heappop(self._queue)
+                if not future.set_running_or_notify_cancel():
+                    continue
+                self._running += 1
+            self._pool.submit(fn, *args).add_done_callback(functools.partial(self._done, future))
+
+    def _done(self, outer: Future[Any], inner: Future[Any]) -> None:
+        with self._lock:
+            self._running -= 1
+        if inner.cancelled():
+            outer.set_exception(InterruptedError("the render stopped before this unit ran"))
+        elif (error := inner.exception()) is not None:
+            outer.set_exception(error)
+        else:
+            outer.set_result(inner.result())
+        self._feed()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            queued, self._queue = self._queue, []
+        for _priority, _order, future, _fn, _args in queued:
+            future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Units on a Dask cluster: a LocalCluster of `workers` single-threaded processes, or the
+    cluster whose scheduler listens at `scheduler` (tcp://host:port). Dask runs a unit again
+    elsewhere when its worker dies."""
+
+    def __init__(self, workers: int, scheduler: str | None = None) -> None:
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise DependencyError(
+                "--executor dask needs Dask's distributed scheduler: "
+                "pip install 'bedtime-audio[distributed]'"
+            ) from None
+        self._cluster = None
+        if scheduler is None:
+            # eSpeak NG speaks in a child process: workers, and those restarted after one dies,
+            # must be allowed children
+            dask.config.set({"distributed.worker.daemon": False})
+            self._cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            self.client = Client(self._cluster)
+        else:
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise DependencyError(f"no Dask scheduler answers at {scheduler}: {exc}") from None
+        self.workers = max(1, len(self.client.scheduler_info()["workers"]))
+        self.engine_threads = 1
+        self._held: set[Any] = set()
+        """Dask forgets a task whose future is dropped: held until each finishes."""
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, priority: int = 0) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()
+        task = self.client.submit(fn, *args, priority=priority, pure=False)
+        with self._lock:
+            self._held.add(task)
+        task.add_done_callback(functools.partial(self._relay, future))
+        return future
+
+    def _relay(self, future: Future[Any], task: Any) -> None:
+        with self._lock:
+            self._held.discard(task)
+        try:
+            future.set_result(task.result())
+        except BaseException as exc:  # the unit's own error, or the cluster's
+            future.set_exception(exc)
+
+    def close(self) -> None:
+        with self._lock:
+            held, self._held = list(self._held), set()
+        if held:
+            self.client.cancel(held)
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def _start_worker(render_pid: int) -> None:
+    threading.Thread(target=_exit_with, args=(render_pid,), daemon=True).start()
+
+
+def _exit_with(render_pid: int) -> None:
+    """A worker is the render's: once the render is gone (even killed with kill -9, which
+    leaves it no chance to stop its pool), the worker exits within a second, engine and all."""
+    while _alive(render_pid):
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
+    if not _PROCFS.exists():  # no procfs: ask the kernel whether the process is there
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        state = (_PROCFS / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+_PROCFS = Path("/proc")
