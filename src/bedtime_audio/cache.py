@@ -62,10 +62,12 @@ class Store:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.clip"
 
-    def read(self, key: str) -> tuple[dict[str, Any], bytes] | None:
+    def read(self, key: str) -> tuple[dict[str, Any], memoryview] | None:
+        """The entry's facts and data; the data is a view of the file as read, not a copy
+        (a chapter is large)."""
         path = self._path(key)
         try:
-            blob = path.read_bytes()
+            blob = memoryview(path.read_bytes())
         except FileNotFoundError:
             return None
         digest, payload = blob[4 : 4 + _DIGEST_BYTES], blob[4 + _DIGEST_BYTES :]
@@ -74,16 +76,22 @@ class Store:
             return None
         os.utime(path)  # recently used: kept by `bedtime cache prune`
         meta_bytes = int.from_bytes(payload[:4], "little")
-        return json.loads(payload[4 : 4 + meta_bytes]), payload[4 + meta_bytes :]
+        return json.loads(bytes(payload[4 : 4 + meta_bytes])), payload[4 + meta_bytes :]
 
     def holds(self, key: str) -> bool:
         """Whether an entry is there, without reading it (a damaged one reads as missing)."""
         return self._path(key).exists()
 
-    def write(self, key: str, data: bytes, meta: dict[str, Any] | None = None) -> None:
+    def write(
+        self, key: str, *data: bytes | memoryview, meta: dict[str, Any] | None = None
+    ) -> None:
+        """Keep the data (given in parts, written one after another) with its facts."""
         meta_json = json.dumps(meta or {}, sort_keys=True).encode()
-        payload = len(meta_json).to_bytes(4, "little") + meta_json + data
-        write_atomic(self._path(key), _MAGIC + hashlib.sha256(payload).digest() + payload)
+        head = len(meta_json).to_bytes(4, "little") + meta_json
+        digest = hashlib.sha256(head)
+        for part in data:
+            digest.update(part)
+        write_atomic(self._path(key), _MAGIC, digest.digest(), head, *data)
 
     def entries(self) -> list[Path]:
         return sorted(self.root.glob("??/*.clip")) if self.root.exists() else []
@@ -120,22 +128,37 @@ class AudioCache(Store):
         if found is None:
             return None
         meta, data = found
-        samples = np.load(io.BytesIO(data), allow_pickle=False)
+        header = io.BytesIO(data[:_NPY_HEADER_MAX])
+        if np.lib.format.read_magic(header) == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(header)
+        else:
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(header)
+        samples = np.frombuffer(data[header.tell() :], dtype).reshape(shape)  # put writes C order
         return Entry(Audio(samples, meta.pop("rate_hz")), meta)
 
     def put(self, key: str, audio: Audio, meta: dict[str, Any] | None = None) -> None:
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(audio.samples), allow_pickle=False)
-        self.write(key, buffer.getvalue(), {**(meta or {}), "rate_hz": audio.rate_hz})
+        """Kept in .npy form, written from the samples themselves (a chapter is large)."""
+        samples = np.ascontiguousarray(audio.samples)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, np.lib.format.header_data_from_array_1_0(samples)
+        )
+        facts = {**(meta or {}), "rate_hz": audio.rate_hz}
+        self.write(key, header.getvalue(), samples.data.cast("B"), meta=facts)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+_NPY_HEADER_MAX = 4096
+"""More than enough for the .npy header of a (channels, frames) array."""
+
+
+def write_atomic(path: Path, *parts: bytes | memoryview) -> None:
     """Write under a temporary name in the same folder, then rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(part)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

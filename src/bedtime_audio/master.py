@@ -101,13 +101,14 @@ def limiter_gain(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> np.ndarray
     A minimum filter spreads each needed reduction over a window before and after the peak; a
     moving average of the same width smooths it and cannot rise above the minimum it covers,
     so every peak ends at or under the ceiling."""
-    ceiling = 10 ** (ceiling_dbtp / 20)
-    needed = np.minimum(1.0, ceiling / np.maximum(true_peak_envelope(audio), 1e-12))
+    ceiling = np.float32(10 ** (ceiling_dbtp / 20))
+    envelope = true_peak_envelope(audio)
+    needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12, out=envelope), out=envelope)
     if needed.min() >= 1.0:
         return np.ones(audio.frames, np.float32)
     width = 2 * round(_LIMIT_WINDOW_S * audio.rate_hz) + 1
     gain = uniform_filter1d(minimum_filter1d(needed, width, mode="nearest"), width, mode="nearest")
-    return np.minimum(gain, needed).astype(np.float32)
+    return np.minimum(gain, needed, out=gain)  # float32 throughout: a chapter is long
 
 
 def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:

@@ -237,7 +237,8 @@ def mix_tail(piece: TailPiece, slug: str) -> ChapterMix:
             np.float32
         )
     timeline = Timeline(-1, Chapter("", piece.soundscape, (), 0), (), (), piece.length_s)
-    return ChapterMix(timeline, Audio(np.zeros_like(samples), RATE_HZ), Audio(samples, RATE_HZ))
+    silence = np.zeros(samples.shape, np.float32)  # untouched pages: no memory until written
+    return ChapterMix(timeline, Audio(silence, RATE_HZ), Audio(samples, RATE_HZ))
 
 
 def _prepared(clip: Audio, gain_db: float) -> Audio:
