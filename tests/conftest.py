@@ -74,3 +74,26 @@ def tiny_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_bedtime("render", str(DATA / "tiny.yaml"), "--out", str(out), *TINY_ARGS)
     assert result.returncode == 0, result.stderr
     return out / "tiny"
+
+
+_WORDS = ("lantern", "river", "window", "pillow", "cloud", "harbour", "meadow", "candle")
+
+
+def generated_story(folder: Path, chapters: int) -> Path:
+    """A story of `chapters` chapters of sixteen different sentences each, in the voices of
+    tests/data/voices.yaml."""
+    lines = []
+    for chapter in range(chapters):
+        lines.append(f"  - title: Part {chapter + 1}\n    soundscape: [rain]\n    scenes:")
+        lines.append("      - lines:")
+        for n in range(16):
+            word = _WORDS[(n + chapter) % len(_WORDS)]
+            speaker = ("narrator", "lena", "kai")[n % 3]
+            lines.append(
+                f"          - {speaker}: The {word} of chapter {chapter + 1} "
+                f"was quiet, the {n + 1}th time."
+            )
+    cast = "cast:\n  narrator: The storyteller\n  lena: A teacher\n  kai: A teenager\n"
+    path = folder / f"generated-{chapters}.yaml"
+    path.write_text(f"title: A Longer Night\n{cast}chapters:\n" + "\n".join(lines) + "\n")
+    return path

@@ -10,30 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BEDTIME, DATA, TINY_ARGS, run_bedtime
+from conftest import BEDTIME, DATA, TINY_ARGS, generated_story, run_bedtime
 
 pytest.importorskip("distributed")
-
-WORDS = ("lantern", "river", "window", "pillow", "cloud", "harbour", "meadow", "candle")
-
-
-def long_story(folder: Path) -> Path:
-    """A story of three chapters and forty-eight different sentences."""
-    lines = []
-    for chapter in range(3):
-        lines.append(f"  - title: Part {chapter + 1}\n    soundscape: [rain]\n    scenes:")
-        lines.append("      - lines:")
-        for n in range(16):
-            word = WORDS[(n + chapter) % len(WORDS)]
-            speaker = ("narrator", "lena", "kai")[n % 3]
-            lines.append(
-                f"          - {speaker}: The {word} of chapter {chapter + 1} "
-                f"was quiet, the {n + 1}th time."
-            )
-    path = folder / "long.yaml"
-    cast = "cast:\n  narrator: The storyteller\n  lena: A teacher\n  kai: A teenager\n"
-    path.write_text(f"title: A Longer Night\n{cast}chapters:\n" + "\n".join(lines) + "\n")
-    return path
 
 
 def outputs(out: Path) -> dict[str, str]:
@@ -62,7 +41,7 @@ def rendered(scripts: list[Path], folder: Path, *options: str) -> dict[str, str]
 
 @pytest.fixture(scope="module")
 def stories(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return [DATA / "tiny.yaml", long_story(tmp_path_factory.mktemp("scripts"))]
+    return [DATA / "tiny.yaml", generated_story(tmp_path_factory.mktemp("scripts"), 3)]
 
 
 @pytest.fixture(scope="module")
