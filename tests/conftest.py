@@ -81,7 +81,7 @@ _WORDS = ("lantern", "river", "window", "pillow", "cloud", "harbour", "meadow", 
 
 def generated_story(folder: Path, chapters: int) -> Path:
     """A story of `chapters` chapters of sixteen different sentences each, in the voices of
-    tests/data/voices.yaml."""
+    tests/data/voices.yaml, told at one pace throughout: every chapter about as long."""
     lines = []
     for chapter in range(chapters):
         lines.append(f"  - title: Part {chapter + 1}\n    soundscape: [rain]\n    scenes:")
@@ -95,5 +95,6 @@ def generated_story(folder: Path, chapters: int) -> Path:
             )
     cast = "cast:\n  narrator: The storyteller\n  lena: A teacher\n  kai: A teenager\n"
     path = folder / f"generated-{chapters}.yaml"
-    path.write_text(f"title: A Longer Night\n{cast}chapters:\n" + "\n".join(lines) + "\n")
+    pacing = "pacing:\n  final_speed: 0.9\n  final_pause_scale: 1.0\n"
+    path.write_text(f"title: A Longer Night\n{cast}{pacing}chapters:\n" + "\n".join(lines) + "\n")
     return path

@@ -20,6 +20,7 @@ def peak_rss_mb(script: Path, tail_s: int, folder: Path) -> float:
     command = [BEDTIME, "render", str(script), "--out", str(folder / "out"), *TINY_ARGS]
     command += ["--tail", str(tail_s), "--jobs", "1", "-q"]  # the later --tail wins
     env = {**os.environ, "BEDTIME_CACHE": str(folder / "cache")}
+    folder.mkdir()
     with open(folder / "stderr", "w+") as log:
         process = subprocess.Popen(command, env=env, stderr=log)
         _pid, status, usage = os.wait4(process.pid, 0)

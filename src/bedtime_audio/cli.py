@@ -21,7 +21,7 @@ from . import __version__
 from .cache import default_cache_dir
 from .engines import ENGINES, default_engine, load_engine
 from .errors import BedtimeError, printable
-from .executors import EXECUTORS, default_jobs
+from .executors import EXECUTORS, default_jobs, return_large_buffers
 from .model import Voice
 from .text import normalize_text
 
@@ -124,6 +124,7 @@ def _voices_option(path: Path | None) -> Path | None:
 @click.version_option(__version__, prog_name="bedtime")
 def main() -> None:
     """Render scene scripts into calm, chaptered bedtime audio."""
+    return_large_buffers()
 
 
 scripts_argument = click.argument(

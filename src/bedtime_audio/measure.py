@@ -3,8 +3,10 @@ the loudness of the whole file and the true peak within each span of it, in one 
 
 from __future__ import annotations
 
+import collections
 import re
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,17 +40,15 @@ def measure_all(
     ffmpeg: str, paths: Sequence[Path], spans: Sequence[tuple[float, float]] = ()
 ) -> list[Measured]:
     """Measure each file (at once, one ffmpeg each): loudness over the whole file, and the
-    true peak within each span of seconds (the whole file when no spans are given)."""
-    parts = [f"[0:a]asplit={len(spans) + 1}[whole]" + "".join(f"[s{i}]" for i in range(len(spans)))]
-    parts.append(f"[whole]ebur128@whole={'framelog=verbose' if spans else _TRUE_PEAK}[out]")
-    parts += [
-        f"[s{i}]atrim=start={start:.3f}:end={end:.3f},ebur128@s{i}={_TRUE_PEAK},anullsink"
-        for i, (start, end) in enumerate(spans)
-    ]
-    graph = ("-filter_complex", ";".join(parts), "-map", "[out]", "-f", "null", "-")
+    true peak within each span of seconds (the whole file when no spans are given).
+
+    The peaks come from the filter's log of every 100 ms frame, read as it is written: one
+    filter however many spans, and memory that does not grow with the file."""
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-i"]
+    graph = ("-filter_complex", "[0:a]ebur128=peak=true:framelog=info", "-f", "null", "-")
     processes = [
         subprocess.Popen(
-            [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-i", str(path), *graph],
+            [*command, str(path), *graph],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -56,29 +56,59 @@ def measure_all(
         )
         for path in paths
     ]
+    readers = [_Reader(process, spans) for process in processes]
+    for reader in readers:
+        reader.join()
     return [
-        _summaries(path, process.communicate()[1], process.returncode, len(spans))
-        for path, process in zip(paths, processes, strict=True)
+        reader.measured(path, process.wait())
+        for path, process, reader in zip(paths, processes, readers, strict=True)
     ]
 
 
-_TRUE_PEAK = "peak=true:framelog=verbose"
-_SUMMARY = re.compile(r"\[ebur128@(\w+) @ [^\]]*\] Summary:\n(.*?)(?=\n\[|\Z)", re.DOTALL)
+_FRAME = re.compile(r"\bt: *([\d.]+) .* FTPK: *(\S+) +(\S+) dBFS")
+_FRAME_S = 0.1
 
 
-def _summaries(path: Path, log: str, returncode: int, spans: int) -> Measured:
-    """The figures from each ebur128 instance's summary (the last one printed under a name)."""
-    blocks = {match[1]: match[2] for match in _SUMMARY.finditer(log)}
+class _Reader(threading.Thread):
+    """Follows one ffmpeg's log: the true peak of each span from the frames', and the
+    summary (the last lines)."""
 
-    def figure(name: str, pattern: str) -> float:
-        found = re.search(pattern, blocks.get(name, ""))
-        if returncode != 0 or found is None:
-            raise ExportError(f"could not measure {path.name}: {log.strip()[-400:]}")
-        return float(found[1])
+    def __init__(self, process: subprocess.Popen[str], spans: Sequence[tuple[float, float]]):
+        super().__init__(daemon=True)
+        self.process, self.spans = process, spans
+        self.peaks = [float("-inf")] * len(spans)
+        self.tail: collections.deque[str] = collections.deque(maxlen=_SUMMARY_LINES)
+        self.start()
 
-    peak = r"Peak:\s+(-?[\d.]+|-inf) dBFS"
-    return Measured(
-        figure("whole", r"I:\s+(-?[\d.]+) LUFS"),
-        figure("whole", r"LRA:\s+(-?[\d.]+) LU"),
-        tuple(figure(f"s{i}", peak) for i in range(spans)) if spans else (figure("whole", peak),),
-    )
+    def run(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.tail.append(line)
+            frame = _FRAME.search(line)
+            if frame is None:
+                continue
+            end_s = float(frame[1])
+            peak = max(float(frame[2]), float(frame[3]))
+            for index, (start, end) in enumerate(self.spans):
+                if start < end_s and end_s - _FRAME_S < end and peak > self.peaks[index]:
+                    self.peaks[index] = peak
+
+    def measured(self, path: Path, returncode: int) -> Measured:
+        log = "".join(self.tail)
+        summary = log.rpartition("Summary:")[2]
+
+        def figure(pattern: str) -> float:
+            found = re.search(pattern, summary)
+            if returncode != 0 or found is None:
+                raise ExportError(f"could not measure {path.name}: {log.strip()[-400:]}")
+            return float(found[1])
+
+        whole_peak = figure(r"Peak:\s+(-?[\d.]+|-inf) dBFS")
+        return Measured(
+            figure(r"I:\s+(-?[\d.]+) LUFS"),
+            figure(r"LRA:\s+(-?[\d.]+) LU"),
+            tuple(self.peaks) if self.spans else (whole_peak,),
+        )
+
+
+_SUMMARY_LINES = 40
