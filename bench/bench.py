@@ -49,7 +49,10 @@ def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
     command = [BEDTIME, "render", *map(str, scripts), "--engine", engine, "-q", *options]
     started = time.perf_counter()
     process = subprocess.Popen(
-        [*command, "--out", str(work / "out")], env=env, stderr=subprocess.PIPE
+        [*command, "--out", str(work / "out")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     peak = [0.0]
     sampler = threading.Thread(target=_sample, args=(process, peak), daemon=True)
