@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
@@ -99,18 +98,10 @@ def render(
 
 @dataclass(frozen=True)
 class Rendered:
-    """Where a story went, and where the time went."""
+    """Where a story went, and how long it plays."""
 
     folder: Path
     duration_s: float
-    spoken: int
-    """Sentences synthesized in this render; the rest came from the cache."""
-    cached: int
-    synth_s: float
-    """Waiting for the story's speech, wall seconds."""
-    mix_s: float
-    """Mixing and mastering, wall seconds."""
-    encode_s: float
 
 
 def render_story(
@@ -122,9 +113,7 @@ def render_story(
 ) -> Rendered:
     plan = speaking.plan
     script = plan.script
-    started = time.perf_counter()
     bank = speaking.bank(report)
-    spoken_at = time.perf_counter()
     story = StoryInfo(script.slug, script.title, script.author, script.description, engine.name)
     folder = options.out_dir / script.slug
     planned = _plan_sections(plan, bank, options)
@@ -135,7 +124,7 @@ def render_story(
     if is_current(folder, script.slug, inputs, options.stems):
         report(f"{script.slug}: up to date")
         duration_s = sum(s.length_s for s in sections) + sections[-1].handoff_s
-        return Rendered(folder, duration_s, 0, bank.cached, spoken_at - started, 0.0, 0.0)
+        return Rendered(folder, duration_s)
     report(
         f"{script.slug}: {bank.synthesized} sentences spoken, {bank.cached} from the cache; "
         "mixing and encoding"
@@ -152,17 +141,8 @@ def render_story(
         executor=executor,
         stems=options.stems,
     )
-    done_at = time.perf_counter()
     report(f"{script.slug}: done, {duration_s / 60:.1f} min of audio")
-    return Rendered(
-        folder,
-        duration_s,
-        bank.synthesized,
-        bank.cached,
-        spoken_at - started,
-        mixer.mix_s,
-        done_at - spoken_at - mixer.mix_s,
-    )
+    return Rendered(folder, duration_s)
 
 
 def _plan_sections(
@@ -234,10 +214,8 @@ class _Mixer:
     ) -> None:
         self.plan, self.options, self.executor, self.report = plan, options, executor, report
         self.timelines = timelines
-        self.mix_s = 0.0
 
     def mix(self, sections: Sequence[Section]) -> None:
-        started = time.perf_counter()
         slug = self.plan.script.slug
         chapters = [s for s in sections if not isinstance(self.timelines[s.key], TailPiece)]
         tail = [s for s in sections if isinstance(self.timelines[s.key], TailPiece)]
@@ -247,7 +225,6 @@ class _Mixer:
             if last is None:
                 raise ExportError(f"{slug}: the last chapter vanished from the chapter cache")
             self._run(tail, last.meta["gain_db"])
-        self.mix_s += time.perf_counter() - started
 
     def _run(self, sections: list[Section], gain_db: float | None) -> None:
         slug = self.plan.script.slug
