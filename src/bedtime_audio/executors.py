@@ -20,6 +20,7 @@ import heapq
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -152,12 +153,18 @@ class DaskExecutor:
             # eSpeak NG speaks in a child process: workers, and those restarted after one dies,
             # must be allowed children
             dask.config.set({"distributed.worker.daemon": False})
-            self._cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
+            # Ctrl-C is the render's to handle: it closes the cluster. Workers started with
+            # SIGINT ignored keep it ignored, and print no traceback of their own.
+            interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                self._cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+            finally:
+                signal.signal(signal.SIGINT, interrupt)
             self.client = Client(self._cluster)
         else:
             try:
