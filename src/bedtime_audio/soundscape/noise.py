@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -12,6 +13,9 @@ from scipy.signal import butter, lfilter, oaconvolve, sosfilt
 _PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786])
 _PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400])
 _BLOCK = 4096
+CONTROL_FRAMES = 64
+"""Slow curves are computed once every CONTROL_FRAMES and joined by straight lines: nothing
+they shape moves fast enough to tell (a 3-second sine moves 0.2% between points)."""
 
 
 def white(rng: np.random.Generator, frames: int, channels: int = 2) -> np.ndarray:
@@ -62,10 +66,30 @@ def _design(kind: str, centre_hz: int, width: float, rate_hz: int) -> np.ndarray
     )
 
 
+def tone(frames: int, rate_hz: int, freq_hz: float, phase: float = 0.0) -> np.ndarray:
+    """A sine at freq_hz, as float32.
+
+    One block's sine and cosine are rotated to each block's starting phase (sin(a + b) =
+    sin a cos b + cos a sin b): a fifth of the cost of np.sin on every frame."""
+    step = 2 * np.pi * freq_hz / rate_hz
+    within = np.arange(_BLOCK) * step
+    starts = np.mod(np.arange(-(-frames // _BLOCK)) * (_BLOCK * step) + phase, 2 * np.pi)
+    sin_a, cos_a = (f(starts).astype(np.float32)[:, np.newaxis] for f in (np.sin, np.cos))
+    cos_b, sin_b = (f(within).astype(np.float32) for f in (np.cos, np.sin))
+    return (sin_a * cos_b + cos_a * sin_b).ravel()[:frames]
+
+
+def slow(frames: int, rate_hz: int, curve: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A slow curve of time in seconds, as float32, computed every CONTROL_FRAMES."""
+    points = np.arange(frames // CONTROL_FRAMES + 2) * (CONTROL_FRAMES / rate_hz)
+    coarse = np.asarray(curve(points), np.float32)
+    ramp = np.arange(CONTROL_FRAMES, dtype=np.float32) / CONTROL_FRAMES
+    return (coarse[:-1, np.newaxis] + np.diff(coarse)[:, np.newaxis] * ramp).ravel()[:frames]
+
+
 def lfo(frames: int, rate_hz: int, period_s: float, phase: float = 0.0) -> np.ndarray:
     """A slow sine between -1 and 1."""
-    t = np.arange(frames) / rate_hz
-    return np.sin(2 * np.pi * t / period_s + phase)
+    return slow(frames, rate_hz, lambda t: np.sin(2 * np.pi * t / period_s + phase))
 
 
 def wander(
@@ -73,8 +97,14 @@ def wander(
 ) -> np.ndarray:
     """A smooth curve in [-1, 1] from slow sines with incommensurate periods."""
     phases = rng.uniform(0, 2 * np.pi, len(periods_s))
-    total = sum(lfo(frames, rate_hz, p, ph) for p, ph in zip(periods_s, phases, strict=True))
-    return np.asarray(total) / len(periods_s)
+    return slow(
+        frames,
+        rate_hz,
+        lambda t: (
+            sum(np.sin(2 * np.pi * t / p + ph) for p, ph in zip(periods_s, phases, strict=True))
+            / len(periods_s)
+        ),
+    )
 
 
 def events(

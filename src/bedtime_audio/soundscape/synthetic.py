@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .noise import decaying_noise, events, filtered, lfo, pink, wander
+from .noise import decaying_noise, events, filtered, lfo, pink, tone, wander
 
 
 def server_hum(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """Mains hum with its harmonics under the broadband whirr of cooling fans."""
-    t = np.arange(frames) / rate_hz
     hum = sum(
-        np.sin(2 * np.pi * 60 * k * t + rng.uniform(0, 2 * np.pi)) / k**1.5 for k in range(1, 7)
+        tone(frames, rate_hz, 60 * k, rng.uniform(0, 2 * np.pi)) / k**1.5 for k in range(1, 7)
     )
     hum = np.asarray(hum) * (1 + 0.1 * wander(rng, frames, rate_hz, (13.0, 29.0)))
     fan = filtered(pink(rng, frames), rate_hz, "bandpass", (300.0, 9000.0))
@@ -21,13 +20,12 @@ def server_hum(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarra
 
 def digital_drone(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """Slow pads of detuned sines on a low fifth, breathing on long cycles."""
-    t = np.arange(frames) / rate_hz
-    out = np.zeros((2, frames))
+    out = np.zeros((2, frames), np.float32)
     for index, root_hz in enumerate((55.0, 82.5, 110.0, 165.0, 220.0)):
         for detune_hz, pan in ((-0.21, 0.2), (0.0, 0.5), (0.17, 0.8)):
-            swell = 0.6 + 0.4 * lfo(frames, rate_hz, 19.0 + 7.3 * index, rng.uniform(0, 6.3))
-            tone = np.sin(2 * np.pi * (root_hz + detune_hz) * t + rng.uniform(0, 2 * np.pi))
-            voice = tone * swell / (1 + index)
+            swell = lfo(frames, rate_hz, 19.0 + 7.3 * index, rng.uniform(0, 6.3))
+            swell = (0.6 + 0.4 * swell) / (1 + index)
+            voice = tone(frames, rate_hz, root_hz + detune_hz, rng.uniform(0, 2 * np.pi)) * swell
             out[0] += voice * np.sqrt(1 - pan)
             out[1] += voice * np.sqrt(pan)
     shimmer = filtered(pink(rng, frames), rate_hz, "bandpass", (1500.0, 7000.0))
@@ -37,13 +35,12 @@ def digital_drone(rng: np.random.Generator, frames: int, rate_hz: int) -> np.nda
 
 def data_pulse(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A soft sub-bass pulse, slower than a resting heart, over a faint electric hiss."""
-    t = np.arange(frames) / rate_hz
     beat_s = 1.25
-    phase = (t % beat_s) / beat_s
+    phase = (np.arange(frames) / rate_hz % beat_s / beat_s).astype(np.float32)
     envelope = np.where(phase < 0.35, np.sin(np.pi * phase / 0.35) ** 2, 0.0)
-    tone = np.sin(2 * np.pi * 48.0 * t) + 0.3 * np.sin(2 * np.pi * 96.0 * t)
+    pulse = tone(frames, rate_hz, 48.0) + 0.3 * tone(frames, rate_hz, 96.0)
     hiss = filtered(pink(rng, frames), rate_hz, "bandpass", (2000.0, 8000.0)) * 1.2
-    return (tone * envelope)[np.newaxis, :] + hiss
+    return (pulse * envelope)[np.newaxis, :] + hiss
 
 
 def glitch(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
