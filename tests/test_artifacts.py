@@ -5,7 +5,9 @@ from bedtime_audio.mix import Placed
 from bedtime_audio.model import Speech, Voice
 from bedtime_audio.synth import Clip, Sentence
 
-STORY = StoryInfo("night", "A Night; Again", "Ann = Author", None, "pyttsx3")
+STORY = StoryInfo(
+    "night", "A Night; Again", "Ann = Author", None, "kokoro", "Kokoro voice af_heart", 2026
+)
 
 
 def placed(speaker: str, text: str, start_s: float, end_s: float) -> Placed:
@@ -31,7 +33,8 @@ def test_ffmetadata_escapes_and_counts_in_milliseconds() -> None:
     assert ffmetadata(STORY, WRITTEN) == (
         ";FFMETADATA1\n"
         "title=A Night\\; Again\nalbum=A Night\\; Again\nartist=Ann \\= Author\n"
-        "genre=Audiobook\n"
+        "album_artist=Ann \\= Author\ncomposer=Kokoro voice af_heart\ngenre=Audiobook\n"
+        "date=2026\ntrack=1/1\n"
         "\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=61500\ntitle=One\n"
         "\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=61500\nEND=125000\ntitle=Two \\# two\n"
     )

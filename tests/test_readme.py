@@ -14,6 +14,7 @@ import pyloudnorm
 import pytest
 from conftest import BEDTIME, DATA, ROOT, decode, ffprobe_chapters, run_bedtime
 
+from bedtime_audio.export import PUBLISHING
 from bedtime_audio.script import parse_script
 
 STORY = "nocturnal-network"
@@ -42,7 +43,7 @@ def test_render_writes_the_story_into_output(rendered: Path) -> None:
         chapter.title for chapter in parse_script(ROOT / "scripts" / f"{STORY}.yaml").chapters
     ]
     assert sorted(p.name for p in rendered.iterdir()) == sorted(
-        [f"{STORY}.m4b", f"{STORY}.mp3", f"{STORY}.vtt", "render.json"]
+        [f"{STORY}.m4b", f"{STORY}.mp3", f"{STORY}.vtt", *PUBLISHING, "render.json"]
     )
     meter = pyloudnorm.Meter(44100)
     for ext in ("m4b", "mp3"):
@@ -101,12 +102,9 @@ def test_paths_as_users_type_them(
         "render", "tiny.yaml", "--draft", "--tail", "0", "-q", *args, cwd=work, env=home | env
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (work / folder).iterdir()) == [
-        "render.json",
-        "tiny.m4b",
-        "tiny.mp3",
-        "tiny.vtt",
-    ]
+    assert sorted(p.name for p in (work / folder).iterdir()) == sorted(
+        ["render.json", "tiny.m4b", "tiny.mp3", "tiny.vtt", *PUBLISHING]
+    )
     if "BEDTIME_CACHE" in env:
         cache = Path(env["BEDTIME_CACHE"].replace("~", str(work / "home")))
         assert list((work / cache / "lines").iterdir()), "the cache lies where it was asked"

@@ -124,6 +124,7 @@ def _errors(name: str) -> list[str]:
                 " (found U+202E)",
             ],
         ),
+        ("bad-year.yaml", ["2: year: expected a year like 2026, got '202'"]),
         (
             "not-finite.yaml",
             [
@@ -141,7 +142,7 @@ def test_bad_scripts_name_file_line_and_problem(name: str, expected: list[str]) 
 
 def test_every_bad_script_is_covered() -> None:
     tested = {p.name for p in BAD.glob("*.yaml")}
-    assert len(tested) == 15
+    assert len(tested) == 16
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

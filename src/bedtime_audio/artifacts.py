@@ -16,6 +16,9 @@ class StoryInfo:
     author: str | None
     description: str | None
     engine: str
+    narrator: str = "bedtime-audio"
+    """Who reads it: the script's `narrator`, else the narrator's voice."""
+    year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,11 @@ def ffmetadata(story: StoryInfo, written: list[Written]) -> str:
         "title": story.title,
         "album": story.title,
         "artist": story.author or "bedtime-audio",
+        "album_artist": story.author or "bedtime-audio",
+        "composer": story.narrator,  # Audiobookshelf's narrator
         "genre": "Audiobook",
+        "date": str(story.year) if story.year else "",
+        "track": "1/1",
         "comment": story.description or "",
     }
     lines = [";FFMETADATA1", *(f"{key}={_escape(value)}" for key, value in tags.items() if value)]
@@ -118,5 +125,46 @@ def render_report(
             }
             for part in written
             for placed, offset in part.lines
+        ],
+    }
+
+
+def podcast_chapters(written: list[Written]) -> dict:
+    """Podcasting 2.0 chapters (chapters.json, version 1.2.0)."""
+    return {
+        "version": "1.2.0",
+        "chapters": [
+            {
+                "startTime": round(part.start_s, 3),
+                "endTime": round(part.end_s, 3),
+                "title": part.title,
+            }
+            for part in written
+        ],
+    }
+
+
+def shelf_metadata(story: StoryInfo, written: list[Written]) -> dict:
+    """Audiobookshelf's metadata.json, which it reads before the files' own tags."""
+    return {
+        "title": story.title,
+        "subtitle": None,
+        "authors": [story.author] if story.author else [],
+        "narrators": [story.narrator],
+        "series": [],
+        "genres": ["Audiobook"],
+        "publishedYear": str(story.year) if story.year else None,
+        "description": story.description,
+        "language": "en",
+        "explicit": False,
+        "abridged": False,
+        "chapters": [
+            {
+                "id": number,
+                "start": round(part.start_s, 3),
+                "end": round(part.end_s, 3),
+                "title": part.title,
+            }
+            for number, part in enumerate(written)
         ],
     }

@@ -1,5 +1,6 @@
-"""Stage 7: mastered chapters → M4B and MP3 with chapters and tags, a WebVTT transcript and
-render.json, all written under temporary names and renamed into place only when complete."""
+"""Stage 7: mastered chapters → M4B and MP3 with chapters, tags and a cover, a WebVTT transcript,
+the files podcast apps and Audiobookshelf read, and render.json, all written under temporary
+names and renamed into place only when complete."""
 
 from __future__ import annotations
 
@@ -22,14 +23,24 @@ from typing import IO, Any
 
 import numpy as np
 
-from .artifacts import StoryInfo, Written, ffmetadata, render_report, transcript
+from .artifacts import (
+    StoryInfo,
+    Written,
+    ffmetadata,
+    podcast_chapters,
+    render_report,
+    shelf_metadata,
+    transcript,
+)
 from .audio import Audio
 from .cache import AudioCache, Store
+from .cover import cover, write_covers
 from .errors import DependencyError, ExportError
 from .executors import FINISHING, Executor
 from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
-from .measure import measure_all
+from .measure import PEAK_STEP_DB, measure_all
 from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
+from .tags import tag_m4b
 from .workdir import DIE_WITH_PARENT, working_folder
 
 _EMIT_FRAMES = 1 << 16
@@ -127,9 +138,13 @@ def encoded_names(slug: str, stems: bool = False) -> list[str]:
     return [*(f"{slug}.{ext}" for ext in FORMATS), *stem_files]
 
 
+PUBLISHING = ("cover.jpg", "cover.png", "chapters.json", "metadata.json", "desc.txt")
+"""What podcast apps and Audiobookshelf read beside the audio."""
+
+
 def output_names(slug: str, stems: bool = False) -> list[str]:
     """Everything a render writes, render.json last."""
-    return [*encoded_names(slug, stems), f"{slug}.vtt", "render.json"]
+    return [*encoded_names(slug, stems), f"{slug}.vtt", *PUBLISHING, "render.json"]
 
 
 def is_current(folder: Path, slug: str, inputs: str, stems: bool = False) -> bool:
@@ -179,7 +194,8 @@ def export(
             over = {
                 index: peak - PEAK_LIMIT_DBTP
                 for index in range(len(sections))
-                if (peak := max(m.span_peaks_dbtp[index] for m in measured)) > PEAK_LIMIT_DBTP
+                if (peak := max(m.span_peaks_dbtp[index] for m in measured) + PEAK_STEP_DB / 2)
+                > PEAK_LIMIT_DBTP
             }
             if not over:
                 break
@@ -187,7 +203,7 @@ def export(
                 section.lowered(over[index]) if index in over else section
                 for index, section in enumerate(sections)
             ]
-        (tmp / f"{story.slug}.vtt").write_text(transcript(written), encoding="utf-8")
+        _publish(tmp, story, written)
         files = dict(zip(names, measured, strict=True))
         report = render_report(story, written, {name: m.figures() for name, m in files.items()})
         report["inputs"] = inputs
@@ -195,6 +211,17 @@ def export(
         for name in output_names(story.slug, stems):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
+
+
+def _publish(tmp: Path, story: StoryInfo, written: list[Written]) -> None:
+    """The transcript, chapters and metadata that podcast apps and Audiobookshelf read."""
+    (tmp / f"{story.slug}.vtt").write_text(transcript(written), encoding="utf-8")
+    for name, document in (
+        ("chapters.json", podcast_chapters(written)),
+        ("metadata.json", shelf_metadata(story, written)),
+    ):
+        (tmp / name).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    (tmp / "desc.txt").write_text((story.description or story.title) + "\n", encoding="utf-8")
 
 
 def section_keys(section: Section, stems: bool) -> dict[str, str]:
@@ -537,32 +564,30 @@ def _joined(chapter: Written, more: Written) -> Written:
 
 
 def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written]) -> None:
-    """Put the encoded audio in its container with chapters and tags (no re-encoding). The
-    spliced AAC starts with the encoder's priming frame: the M4B's edit list skips it."""
+    """Put the encoded audio in its container with chapters, tags and the cover (no
+    re-encoding). The spliced AAC starts with the encoder's priming frame: the M4B's edit list
+    skips it."""
     meta = tmp / "chapters.txt"
     meta.write_text(ffmetadata(story, written), encoding="utf-8")
-    sources = {
-        "m4b": (
-            "-itsoffset",
-            f"-{_AAC_FRAME / RATE_HZ:.6f}",
-            "-f",
-            "aac",
-            "-i",
-            str(tmp / "audio.aac"),
+    shares = [part.synthetic_share for part in written]
+    jpeg = write_covers(cover(story.title, story.author, shares), tmp)
+    tags = ("-i", meta)  # input 1
+    copy = ("-map", "0:a", "-map_metadata", "1", "-map_chapters", "1", "-c", "copy")
+    aac = ("-itsoffset", f"-{_AAC_FRAME / RATE_HZ:.6f}", "-f", "aac", "-i", tmp / "audio.aac")
+    commands = {
+        "m4b": (*aac, *tags, *copy),  # its cover is mutagen's to write
+        "mp3": (
+            *("-i", tmp / "audio.mp3", *tags, "-i", tmp / "cover.jpg", *copy),
+            *("-map", "2:v", "-metadata:s:v", "comment=Cover (front)"),
         ),
-        "mp3": ("-i", str(tmp / "audio.mp3")),
     }
-    for ext, container in _CONTAINERS.items():
-        command = [
-            ffmpeg,
-            *_QUIET,
-            *sources[ext],
-            *("-i", str(meta), "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"),
-            *("-c", "copy", *container, str(tmp / f"{story.slug}.{ext}")),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True)
+    for ext, args in commands.items():
+        path = tmp / f"{story.slug}.{ext}"
+        command = [ffmpeg, *_QUIET, *args, *_CONTAINERS[ext], path]
+        result = subprocess.run(list(map(str, command)), capture_output=True, text=True)
         if result.returncode != 0:
-            raise ExportError(f"ffmpeg could not tag {story.slug}.{ext}: {result.stderr.strip()}")
+            raise ExportError(f"ffmpeg could not tag {path.name}: {result.stderr.strip()}")
+    tag_m4b(tmp / f"{story.slug}.m4b", story, jpeg)
 
 
 def write_wav(audio: Audio, path: Path) -> None:

@@ -67,6 +67,8 @@ def measure_all(
 
 _FRAME = re.compile(r"\bt: *([\d.]+) .* FTPK: *(\S+) +(\S+) dBFS")
 _FRAME_S = 0.1
+PEAK_STEP_DB = 0.1
+"""ebur128 prints true peaks to this step: a peak printed p may be up to p + PEAK_STEP_DB / 2."""
 
 
 class _Reader(threading.Thread):

@@ -105,6 +105,9 @@ class Script:
     """Speaker id → short description, in the script's order."""
     chapters: tuple[Chapter, ...] = ()
     pacing: Pacing = Pacing()
+    narrator: str | None = None
+    """Who the players credit as the reader; None credits the narrator's voice."""
+    year: int | None = None
     warnings: tuple[str, ...] = ()
     """Mistakes that do not stop a render, as 'path:line: message'."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from .cache import AudioCache, Store
 from .casting import Casting, Plan, cast, load_voices
-from .engines import SpeechEngine, load_engine
+from .engines import ENGINE_CREDITS, SpeechEngine, load_engine
 from .errors import BedtimeError, ExportError, ScriptErrors
 from .executors import FINISHING, Executor, default_jobs, open_executor
 from .export import STEMS, Section, StoryInfo, export, is_current, require_ffmpeg, section_keys
@@ -114,12 +115,24 @@ def render_story(
     plan = speaking.plan
     script = plan.script
     bank = speaking.bank(report)
-    story = StoryInfo(script.slug, script.title, script.author, script.description, engine.name)
+    story = StoryInfo(
+        script.slug,
+        script.title,
+        script.author,
+        script.description,
+        engine.name,
+        script.narrator or narrator_credit(plan),
+        script.year,
+    )
     folder = options.out_dir / script.slug
     planned = _plan_sections(plan, bank, options)
     sections = [section for section, _timeline in planned]
     inputs = _digest(
-        [engine.name, engine.version, options.target_lufs, CODE_VERSION, *(s.key for s in sections)]
+        [
+            *(engine.name, engine.version, options.target_lufs, CODE_VERSION, PUBLISHING_VERSION),
+            repr(story),
+            *((s.title, s.key) for s in sections),
+        ]
     )
     if is_current(folder, script.slug, inputs, options.stems):
         report(f"{script.slug}: up to date")
@@ -143,6 +156,13 @@ def render_story(
     )
     report(f"{script.slug}: done, {duration_s / 60:.1f} min of audio")
     return Rendered(folder, duration_s)
+
+
+def narrator_credit(plan: Plan) -> str:
+    """The voice of whoever speaks most of the story, as the players' narrator."""
+    speakers = Counter(speech.speaker for speech in plan.script.speeches)
+    voice = plan.voices[speakers.most_common(1)[0][0]]
+    return f"{ENGINE_CREDITS.get(voice.engine, voice.engine)} voice {voice.voice_id}"
 
 
 def _plan_sections(
@@ -299,12 +319,11 @@ _SOUND_MODULES = (
 )
 
 
-def _fingerprint() -> str:
-    """The source of the modules that shape the sound: a change to any of them invalidates
-    every cached chapter and finished story."""
+def _fingerprint(names: tuple[str, ...]) -> str:
+    """The source of the named modules (and packages)."""
     package = Path(__file__).parent
     digest = hashlib.sha256()
-    for name in _SOUND_MODULES:
+    for name in names:
         for path in (
             sorted((package / name).rglob("*.py")) if name == "soundscape" else [package / name]
         ):
@@ -312,7 +331,10 @@ def _fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-CODE_VERSION = _fingerprint()
+CODE_VERSION = _fingerprint(_SOUND_MODULES)
+"""A change to any module that shapes the sound invalidates every cached chapter."""
+PUBLISHING_VERSION = _fingerprint(("artifacts.py", "cover.py", "tags.py"))
+"""A change to the files that go with the audio re-makes every finished story."""
 
 
 def _digest(parts: list[object]) -> str:

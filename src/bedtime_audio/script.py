@@ -14,6 +14,7 @@ from .yamlnodes import (
     Problems,
     StructureError,
     compose_file,
+    describe,
     did_you_mean,
     mapping,
     number,
@@ -48,7 +49,7 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
         "",
         problems,
         required=("title", "cast", "chapters"),
-        optional=("author", "description", "pacing"),
+        optional=("author", "description", "narrator", "year", "pacing"),
         what="a script (a mapping with title, cast, chapters)",
     )
     if not {"title", "cast", "chapters"} <= top.keys():
@@ -65,7 +66,9 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
         sequence(top["chapters"][1], "chapters", problems, "chapter"), problems
     )
     optional = {
-        key: text(top[key][1], key, problems) for key in ("author", "description") if key in top
+        key: text(top[key][1], key, problems)
+        for key in ("author", "description", "narrator")
+        if key in top
     }
     return Script(
         path=str(path),
@@ -76,8 +79,18 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
         cast=MappingProxyType(cast),
         chapters=tuple(chapters),
         pacing=_pacing(top["pacing"][1], problems) if "pacing" in top else Pacing(),
+        narrator=optional.get("narrator"),
+        year=_year(top["year"][1], problems) if "year" in top else None,
         warnings=tuple(problems.warnings),
     )
+
+
+def _year(node: yaml.Node, problems: Problems) -> int | None:
+    value = number(node, "year", problems)
+    if value != int(value) or not 1000 <= value <= 9999:
+        problems.add(node, "year", f"expected a year like 2026, got {describe(node)}")
+        return None
+    return int(value)
 
 
 def _warn_unheard_soundscapes(nodes: list[yaml.Node], problems: Problems) -> None:

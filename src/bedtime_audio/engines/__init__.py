@@ -67,6 +67,8 @@ ENGINES: dict[str, Callable[[int | None], SpeechEngine]] = {
     "kokoro": _kokoro,
 }
 """Engine name → factory taking the CPU threads it may use (None: all)."""
+ENGINE_CREDITS = {"pyttsx3": "eSpeak NG", "kokoro": "Kokoro"}
+"""How players credit each engine's voices."""
 
 
 def load_engine(name: str, threads: int | None = None) -> SpeechEngine:
