@@ -462,6 +462,41 @@ def listen(files: tuple[Path, ...]) -> None:
         click.echo(("\n" if number else "") + format_listening(listen(_absolute(file))))
 
 
+@main.command()
+@click.argument(
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("output"),
+    callback=_user_path,
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@handle_errors
+def serve(folder: Path, host: str, port: int) -> None:
+    """Serve FOLDER's listening pages (index.html) to a browser on this machine; Ctrl-C stops."""
+    from .serve import make_server, url
+
+    try:
+        server = make_server(_absolute(folder), host, port)
+    except OSError as error:
+        raise BedtimeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    click.echo(url(server), nl=True)
+    click.echo(f"serving {_shown(_absolute(folder))}/ (Ctrl-C to stop)", err=True)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @main.group()
 def cache() -> None:
     """The caches of synthesized lines, mixed chapters and encoded audio."""
