@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SCRIPTS := $(wildcard scripts/*.yaml)
 APT_PACKAGES := ffmpeg espeak-ng libespeak-ng1 npm
 
-.PHONY: setup system-deps kokoro-assets render test fuzz lint bench clean
+.PHONY: setup system-deps browser-deps kokoro-assets render test fuzz lint bench clean
 
 setup: system-deps $(STAMP) kokoro-assets
 
@@ -40,7 +40,21 @@ kokoro-assets: $(STAMP)
 render: setup
 	$(BIN)/bedtime render $(SCRIPTS)
 
-test: setup
+# The listening page's tests drive a real, headless Chromium.
+BROWSER_PACKAGES := chromium chromium-driver
+
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing: $(BROWSER_PACKAGES)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null) \
+	      || { echo "apt-get could not install: $(BROWSER_PACKAGES)" >&2; exit 1; }; \
+	  else \
+	    echo "missing system packages; run: sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: setup browser-deps
 	$(BIN)/pytest
 
 # Thousands of generated scripts, casting files and option values against the front door.

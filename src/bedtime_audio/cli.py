@@ -22,6 +22,7 @@ from .cache import default_cache_dir
 from .engines import ENGINES, default_engine, load_engine
 from .errors import BedtimeError, printable
 from .executors import EXECUTORS, default_jobs, return_large_buffers
+from .feed import Channel
 from .model import Voice
 from .text import normalize_text
 
@@ -460,6 +461,36 @@ def listen(files: tuple[Path, ...]) -> None:
 
     for number, file in enumerate(files):
         click.echo(("\n" if number else "") + format_listening(listen(_absolute(file))))
+
+
+@main.command()
+@click.argument(
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("output"),
+    callback=_user_path,
+)
+@click.option(
+    "--base-url",
+    required=True,
+    metavar="URL",
+    help="Where FOLDER is published (https://example.org/stories/).",
+)
+@click.option("--title", default=Channel.title, show_default=True, help="The podcast's title.")
+@click.option("--description", default=Channel.description, help="The podcast's description.")
+@click.option("--language", default=Channel.language, show_default=True)
+@click.option("--category", default=Channel.category, show_default=True, help="iTunes category.")
+@handle_errors
+def feed(
+    folder: Path, base_url: str, title: str, description: str, language: str, category: str
+) -> None:
+    """Write FOLDER/feed.xml: every rendered story as a podcast episode (RSS with iTunes and
+    Podcasting 2.0 chapters and transcripts)."""
+    from .feed import base_url as checked_url
+    from .feed import write_feed
+
+    channel = Channel(checked_url(base_url), title, description, language, category)
+    click.echo(_shown(write_feed(_absolute(folder), channel)))
 
 
 @main.command()
