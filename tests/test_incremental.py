@@ -18,7 +18,7 @@ import pytest
 from conftest import BEDTIME, DATA, TINY_ARGS, decode, ffprobe_chapters, run_bedtime
 
 from bedtime_audio.cache import AudioCache
-from bedtime_audio.export import output_names
+from bedtime_audio.export import Outputs
 
 
 def pcm_hash(path: Path) -> str:
@@ -85,7 +85,7 @@ def test_a_killed_render_resumes_to_the_same_samples(tmp_path: Path, tiny_render
     assert "'The Humming City' unchanged" in resumed.stderr
     for ext in ("m4b", "mp3"):
         assert pcm_hash(out / "tiny" / f"tiny.{ext}") == pcm_hash(tiny_render / f"tiny.{ext}")
-    assert sorted(p.name for p in (out / "tiny").iterdir()) == sorted(output_names("tiny")), (
+    assert sorted(p.name for p in (out / "tiny").iterdir()) == sorted(Outputs().names("tiny")), (
         "the killed render's working folder is gone"
     )
 

@@ -1,6 +1,7 @@
 """What players and publishers read beside the audio: cover, tags, chapters.json, Audiobookshelf's
 metadata.json, desc.txt. Read back from a real render with ffprobe, mutagen and Pillow."""
 
+import base64
 import io
 import json
 import subprocess
@@ -8,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DATA, TINY_ARGS, ffprobe_chapters, run_bedtime
+from mutagen.flac import Picture
 from mutagen.id3 import ID3, PictureType
 from mutagen.mp4 import MP4, MP4Cover
+from mutagen.oggopus import OggOpus
 from PIL import Image
 
 from bedtime_audio.cover import SIZE_PX, cover, palette
@@ -100,3 +104,37 @@ def test_a_cover_follows_its_chapters_and_is_the_same_every_time() -> None:
     synthetic = np.asarray(cover("Rest", None, [1.0]), float)
     blue_minus_red = [(a[..., 2] - a[..., 0]).mean() for a in (synthetic, natural)]
     assert blue_minus_red[0] > blue_minus_red[1]
+
+
+@pytest.fixture(scope="module")
+def opus_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/data/tiny.yaml rendered as the tests render it, with --format opus."""
+    out = tmp_path_factory.mktemp("opus")
+    result = run_bedtime(
+        "render", str(DATA / "tiny.yaml"), "--out", str(out), "--format", "opus", *TINY_ARGS
+    )
+    assert result.returncode == 0, result.stderr
+    return out / "tiny"
+
+
+def test_opus_has_chapters_comments_and_a_cover_block(opus_render: Path) -> None:
+    report = json.loads((opus_render / "render.json").read_text())
+    chapters = ffprobe_chapters(opus_render / "tiny.opus")
+    assert [c["tags"]["title"] for c in chapters] == [c["title"] for c in report["chapters"]]
+    for chapter, reported in zip(chapters, report["chapters"], strict=True):
+        assert float(chapter["start_time"]) == pytest.approx(reported["start_s"], abs=0.002)
+    found = streams(opus_render / "tiny.opus")
+    assert [
+        (s["codec_name"], s.get("sample_rate")) for s in found if s["codec_type"] == "audio"
+    ] == [("opus", "48000")]
+    assert [s["disposition"]["attached_pic"] for s in found if s["codec_type"] == "video"] == [1]
+    tags = OggOpus(opus_render / "tiny.opus").tags
+    assert tags is not None
+    assert tags["CHAPTER001"] == ["00:00:00.000"]
+    assert tags["CHAPTER002NAME"] == [report["chapters"][1]["title"]]
+    assert tags["ARTIST"] == ["bedtime-audio"] and tags["COMPOSER"] == [NARRATOR]
+    picture = Picture(base64.b64decode(tags["METADATA_BLOCK_PICTURE"][0]))
+    assert picture.type == PictureType.COVER_FRONT and picture.mime == "image/jpeg"
+    assert picture.data == (opus_render / "cover.jpg").read_bytes()
+    assert report["files"]["tiny.opus"]["true_peak_dbtp"] <= -1.5
+    assert report["files"]["tiny.opus"]["integrated_lufs"] == pytest.approx(-20.0, abs=1.0)

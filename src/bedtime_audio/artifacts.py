@@ -63,7 +63,7 @@ def ffmetadata(story: StoryInfo, written: list[Written]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _timestamp(seconds: float) -> str:
+def timestamp(seconds: float) -> str:
     millis = round(seconds * 1000)
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
@@ -85,7 +85,7 @@ def transcript(written: list[Written]) -> str:
             text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             cues += [
                 str(number),
-                f"{_timestamp(offset + placed.start_s)} --> {_timestamp(offset + placed.end_s)}",
+                f"{timestamp(offset + placed.start_s)} --> {timestamp(offset + placed.end_s)}",
                 f"<v {speaker_name(placed.speech.speaker)}>{text}",
                 "",
             ]

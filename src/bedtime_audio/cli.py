@@ -203,6 +203,14 @@ engine_option = click.option(
     "it, --executor dask starts a LocalCluster.",
 )
 @click.option("--stems", is_flag=True, help="Also write the voice and the bed as FLAC stems.")
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(("m4b", "mp3", "opus")),
+    multiple=True,
+    help="Also write this format (repeatable): opus, an Ogg Opus for phones. The M4B and MP3 "
+    "are always written.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every step.")
 @handle_errors
@@ -218,10 +226,12 @@ def render(
     executor: str,
     scheduler: str | None,
     stems: bool,
+    formats: tuple[str, ...],
     quiet: bool,
     verbose: bool,
 ) -> None:
     """Render SCRIPTS into OUT/<slug>/ (M4B, MP3, VTT transcript, render.json)."""
+    from .export import Outputs
     from .render import RenderOptions
     from .render import render as render_all
 
@@ -234,7 +244,7 @@ def render(
         jobs=jobs,
         executor="dask" if scheduler else executor,
         scheduler=scheduler,
-        stems=stems,
+        outputs=Outputs(stems=stems, opus="opus" in formats),
     )
     name = _pick_engine(engine, draft, report)
     for rendered in render_all(list(scripts), _voices_option(voices_path), name, options, report):

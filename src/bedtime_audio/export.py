@@ -40,7 +40,7 @@ from .executors import FINISHING, Executor
 from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
 from .measure import PEAK_STEP_DB, measure_all
 from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
-from .tags import tag_m4b
+from .tags import tag_m4b, tag_opus
 from .workdir import DIE_WITH_PARENT, working_folder
 
 _EMIT_FRAMES = 1 << 16
@@ -49,6 +49,7 @@ _RAW_INPUT = ("-f", "f32le", "-ar", str(RATE_HZ), "-ac", str(CHANNELS), "-i", "p
 _AAC = ("-c:a", "aac", "-b:a", "128k", "-f", "adts")
 _MP3 = ("-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3")
 _FLAC = ("-c:a", "flac", "-f", "flac")
+_OPUS = ("-c:a", "libopus", "-b:a", "96k", "-ar", "48000", "-f", "ogg")
 _CONTAINERS = {
     "m4b": (
         *("-f", "mp4", "-brand", "M4B ", "-movflags", "+faststart"),
@@ -132,29 +133,38 @@ def require_ffmpeg() -> str:
     return path
 
 
-def encoded_names(slug: str, stems: bool = False) -> list[str]:
-    """The story's audio files."""
-    stem_files = [f"{slug}.{stem}.flac" for stem in STEMS] if stems else []
-    return [*(f"{slug}.{ext}" for ext in FORMATS), *stem_files]
+@dataclass(frozen=True)
+class Outputs:
+    """What a story gets besides its M4B, MP3, transcript, publishing files and render.json."""
+
+    stems: bool = False
+    """The voice and the bed as FLAC stems."""
+    opus: bool = False
+    """An Ogg Opus: small and gapless, for a phone."""
+
+    def encoded(self, slug: str) -> list[str]:
+        """The story's audio files."""
+        formats = [*FORMATS, "opus"] if self.opus else FORMATS
+        stem_files = [f"{slug}.{stem}.flac" for stem in STEMS] if self.stems else []
+        return [*(f"{slug}.{ext}" for ext in formats), *stem_files]
+
+    def names(self, slug: str) -> list[str]:
+        """Everything a render writes, render.json last."""
+        return [*self.encoded(slug), f"{slug}.vtt", *PUBLISHING, "render.json"]
 
 
 PUBLISHING = ("cover.jpg", "cover.png", "chapters.json", "metadata.json", "desc.txt")
 """What podcast apps and Audiobookshelf read beside the audio."""
 
 
-def output_names(slug: str, stems: bool = False) -> list[str]:
-    """Everything a render writes, render.json last."""
-    return [*encoded_names(slug, stems), f"{slug}.vtt", *PUBLISHING, "render.json"]
-
-
-def is_current(folder: Path, slug: str, inputs: str, stems: bool = False) -> bool:
+def is_current(folder: Path, slug: str, inputs: str, outputs: Outputs) -> bool:
     """Whether the folder holds a complete render of exactly these inputs."""
     try:
         report = json.loads((folder / "render.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return report.get("inputs") == inputs and all(
-        (folder / name).exists() for name in output_names(slug, stems)
+        (folder / name).exists() for name in outputs.names(slug)
     )
 
 
@@ -168,7 +178,7 @@ def export(
     chapters: AudioCache,
     encoded: Store,
     executor: Executor,
-    stems: bool = False,
+    outputs: Outputs = Outputs(),
 ) -> float:
     """Encode the story and write its files into out_dir/<slug>/; returns its duration.
 
@@ -182,13 +192,13 @@ def export(
     folder = out_dir / story.slug
     folder.mkdir(parents=True, exist_ok=True)
     encoder = encoder_id(ffmpeg)
-    names = encoded_names(story.slug, stems)
+    names = outputs.encoded(story.slug)
     spans = _spans(sections)
     with working_folder(folder, story.slug) as tmp:
         for _round in range(_PEAK_ROUNDS):
             mix(sections)
             written = _encode(
-                ffmpeg, encoder, tmp, sections, story, chapters, encoded, executor, stems
+                ffmpeg, encoder, tmp, sections, story, chapters, encoded, executor, outputs
             )
             measured = measure_all(ffmpeg, [tmp / name for name in names], spans)
             over = {
@@ -208,7 +218,7 @@ def export(
         report = render_report(story, written, {name: m.figures() for name, m in files.items()})
         report["inputs"] = inputs
         (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        for name in output_names(story.slug, stems):  # render.json last: it vouches for the rest
+        for name in outputs.names(story.slug):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
 
@@ -255,13 +265,13 @@ def _encode(
     chapters: AudioCache,
     encoded: Store,
     executor: Executor,
-    stems: bool,
+    outputs: Outputs,
 ) -> list[Written]:
-    """The MP3 (and the stems, as FLAC) encode the whole stream, here; the M4B is spliced from
-    stretches of AAC, one per section (a short one joins the stretch before it), each encoded
-    by a unit of its own and kept in `encoded`, so a re-render encodes only the stretches that
-    hear a changed section. Sections are read one at a time and overlap-added into one
-    stream."""
+    """The MP3 (the Opus, and the stems as FLAC) encode the whole stream, here; the M4B is
+    spliced from stretches of AAC, one per section (a short one joins the stretch before it),
+    each encoded by a unit of its own and kept in `encoded`, so a re-render encodes only the
+    stretches that hear a changed section. Sections are read one at a time and overlap-added
+    into one stream."""
     stretches = _stretches(sections, encoder)
     offsets = _offsets(sections)
 
@@ -276,9 +286,11 @@ def _encode(
     units = [encode(stretch) for stretch in stretches if not encoded.holds(stretch.key)]
     with _Encoders(ffmpeg, tmp, story.slug) as encoders:
         sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
-        for stem in STEMS if stems else ():
+        if outputs.opus:
+            sinks["mix"].append(_Sink(encoders.start(f"{story.slug}.opus", _OPUS)))
+        for stem in STEMS if outputs.stems else ():
             sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
-        loudness = _stream(sections, lambda s: mastered(chapters, s, stems), sinks)
+        loudness = _stream(sections, lambda s: mastered(chapters, s, outputs.stems), sinks)
     for unit in units:
         unit.result()
     with open(tmp / "audio.aac", "wb") as spliced:  # a stretch at a time: hours of tail are long
@@ -293,7 +305,7 @@ def _encode(
                 )
             spliced.write(found[1])
     written = _placed(sections, loudness)
-    _write_metadata(ffmpeg, tmp, story, written)
+    _write_metadata(ffmpeg, tmp, story, written, outputs)
     return written
 
 
@@ -563,7 +575,9 @@ def _joined(chapter: Written, more: Written) -> Written:
     )
 
 
-def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written]) -> None:
+def _write_metadata(
+    ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written], outputs: Outputs
+) -> None:
     """Put the encoded audio in its container with chapters, tags and the cover (no
     re-encoding). The spliced AAC starts with the encoder's priming frame: the M4B's edit list
     skips it."""
@@ -588,6 +602,8 @@ def _write_metadata(ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Writ
         if result.returncode != 0:
             raise ExportError(f"ffmpeg could not tag {path.name}: {result.stderr.strip()}")
     tag_m4b(tmp / f"{story.slug}.m4b", story, jpeg)
+    if outputs.opus:
+        tag_opus(tmp / f"{story.slug}.opus", story, written, jpeg)
 
 
 def write_wav(audio: Audio, path: Path) -> None:

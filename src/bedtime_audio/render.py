@@ -15,7 +15,16 @@ from .casting import Casting, Plan, cast, load_voices
 from .engines import ENGINE_CREDITS, SpeechEngine, load_engine
 from .errors import BedtimeError, ExportError, ScriptErrors
 from .executors import FINISHING, Executor, default_jobs, open_executor
-from .export import STEMS, Section, StoryInfo, export, is_current, require_ffmpeg, section_keys
+from .export import (
+    STEMS,
+    Outputs,
+    Section,
+    StoryInfo,
+    export,
+    is_current,
+    require_ffmpeg,
+    section_keys,
+)
 from .master import TARGET_LUFS, limiter_gain, loudness_lufs, master, master_to_target
 from .mix import HANDOFF_S, TailPiece, Timeline, mix_chapter, mix_tail, plan_chapter, tail_pieces
 from .script import parse_script
@@ -41,8 +50,8 @@ class RenderOptions:
     """Where the units run: "local" (this machine) or "dask"."""
     scheduler: str | None = None
     """The Dask scheduler's address; None for a LocalCluster on this machine."""
-    stems: bool = False
-    """Also write the voice and the bed as FLAC stems."""
+    outputs: Outputs = Outputs()
+    """The files a story gets besides the M4B, MP3 and what goes with them."""
 
     @property
     def lines(self) -> AudioCache:
@@ -134,7 +143,7 @@ def render_story(
             *((s.title, s.key) for s in sections),
         ]
     )
-    if is_current(folder, script.slug, inputs, options.stems):
+    if is_current(folder, script.slug, inputs, options.outputs):
         report(f"{script.slug}: up to date")
         duration_s = sum(s.length_s for s in sections) + sections[-1].handoff_s
         return Rendered(folder, duration_s)
@@ -152,7 +161,7 @@ def render_story(
         chapters=options.chapters,
         encoded=options.encoded,
         executor=executor,
-        stems=options.stems,
+        outputs=options.outputs,
     )
     report(f"{script.slug}: done, {duration_s / 60:.1f} min of audio")
     return Rendered(folder, duration_s)
@@ -248,7 +257,7 @@ class _Mixer:
 
     def _run(self, sections: list[Section], gain_db: float | None) -> None:
         slug = self.plan.script.slug
-        stems = self.options.stems
+        stems = self.options.outputs.stems
         missing = [
             section
             for section in sections
@@ -298,8 +307,8 @@ def mix_section(
     else:
         mixed = mix_chapter(timeline, options.lines, slug)
         audio, gain_db = master_to_target(mixed.mixed, options.target_lufs, ceiling)
-    keys = section_keys(section, options.stems)
-    if options.stems:  # the stems take the limiter's gain too, so they add up to the mix
+    keys = section_keys(section, options.outputs.stems)
+    if options.outputs.stems:  # the stems take the limiter's gain too, so they add up to the mix
         curve = limiter_gain(mixed.mixed.gain(gain_db), ceiling)
         for stem in STEMS:
             options.chapters.put(keys[stem], getattr(mixed, stem).gain(gain_db).scaled(curve))
