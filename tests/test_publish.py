@@ -138,3 +138,10 @@ def test_opus_has_chapters_comments_and_a_cover_block(opus_render: Path) -> None
     assert picture.data == (opus_render / "cover.jpg").read_bytes()
     assert report["files"]["tiny.opus"]["true_peak_dbtp"] <= -1.5
     assert report["files"]["tiny.opus"]["integrated_lufs"] == pytest.approx(-20.0, abs=1.0)
+
+
+def test_the_render_writes_the_listening_page_and_the_library(tiny_render: Path) -> None:
+    page = (tiny_render / "index.html").read_text()
+    assert "<title>The Tiny Night</title>" in page and 'src="tiny.mp3"' in page
+    library = (tiny_render.parent / "index.html").read_text()
+    assert 'href="tiny/index.html"' in library and 'src="tiny/cover.jpg"' in library

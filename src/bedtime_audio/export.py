@@ -1,6 +1,6 @@
 """Stage 7: mastered chapters → M4B and MP3 with chapters, tags and a cover, a WebVTT transcript,
-the files podcast apps and Audiobookshelf read, and render.json, all written under temporary
-names and renamed into place only when complete."""
+the files podcast apps and Audiobookshelf read, a listening page, and render.json, all written
+under temporary names and renamed into place only when complete."""
 
 from __future__ import annotations
 
@@ -33,13 +33,14 @@ from .artifacts import (
     transcript,
 )
 from .audio import Audio
-from .cache import AudioCache, Store
+from .cache import AudioCache, Store, write_atomic
 from .cover import cover, write_covers
 from .errors import DependencyError, ExportError
 from .executors import FINISHING, Executor
 from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
 from .measure import PEAK_STEP_DB, measure_all
 from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
+from .page import library_page, story_page
 from .tags import tag_m4b, tag_opus
 from .workdir import DIE_WITH_PARENT, working_folder
 
@@ -153,8 +154,8 @@ class Outputs:
         return [*self.encoded(slug), f"{slug}.vtt", *PUBLISHING, "render.json"]
 
 
-PUBLISHING = ("cover.jpg", "cover.png", "chapters.json", "metadata.json", "desc.txt")
-"""What podcast apps and Audiobookshelf read beside the audio."""
+PUBLISHING = ("cover.jpg", "cover.png", "chapters.json", "metadata.json", "desc.txt", "index.html")
+"""What podcast apps, Audiobookshelf and a browser read beside the audio."""
 
 
 def is_current(folder: Path, slug: str, inputs: str, outputs: Outputs) -> bool:
@@ -218,6 +219,8 @@ def export(
         report = render_report(story, written, {name: m.figures() for name, m in files.items()})
         report["inputs"] = inputs
         (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        page = story_page(report, outputs.names(story.slug))
+        (tmp / "index.html").write_text(page, encoding="utf-8")
         for name in outputs.names(story.slug):  # render.json last: it vouches for the rest
             os.replace(tmp / name, folder / name)
     return written[-1].end_s
@@ -232,6 +235,23 @@ def _publish(tmp: Path, story: StoryInfo, written: list[Written]) -> None:
     ):
         (tmp / name).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     (tmp / "desc.txt").write_text((story.description or story.title) + "\n", encoding="utf-8")
+
+
+def rendered_stories(out_dir: Path) -> list[tuple[Path, dict]]:
+    """Every story rendered into out_dir: its folder and its render.json, by folder name."""
+    found = []
+    for path in sorted(out_dir.glob("*/render.json")):
+        try:
+            found.append((path.parent, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            continue  # being replaced, or not ours
+    return found
+
+
+def write_library(out_dir: Path) -> None:
+    """out_dir/index.html: the listening page of every story rendered there."""
+    stories = [(folder.name, report) for folder, report in rendered_stories(out_dir)]
+    write_atomic(out_dir / "index.html", library_page(stories).encode())
 
 
 def section_keys(section: Section, stems: bool) -> dict[str, str]:

@@ -7,7 +7,6 @@ enclosure, its cover as the episode's image."""
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,10 +55,9 @@ def base_url(value: str) -> str:
 
 def episodes(out_dir: Path) -> list[Episode]:
     """Every story rendered into out_dir, in the order of their folders' names."""
-    found = []
-    for report_path in sorted(out_dir.glob("*/render.json")):
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        found.append(Episode(report_path.parent, report))
+    from .export import rendered_stories
+
+    found = [Episode(folder, report) for folder, report in rendered_stories(out_dir)]
     if not found:
         raise FeedError(f"no rendered stories in {out_dir} (render some with 'bedtime render')")
     return found

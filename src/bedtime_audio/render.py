@@ -24,6 +24,7 @@ from .export import (
     is_current,
     require_ffmpeg,
     section_keys,
+    write_library,
 )
 from .master import TARGET_LUFS, limiter_gain, loudness_lufs, master, master_to_target
 from .mix import HANDOFF_S, TailPiece, Timeline, mix_chapter, mix_tail, plan_chapter, tail_pieces
@@ -103,7 +104,11 @@ def render(
             start_speaking(plan, engine, options.lines, executor, priority=-index)
             for index, plan in enumerate(plans)
         ]
-        return [render_story(spoken, engine, options, executor, report) for spoken in speaking]
+        rendered = []
+        for spoken in speaking:
+            rendered.append(render_story(spoken, engine, options, executor, report))
+            write_library(options.out_dir)
+        return rendered
 
 
 @dataclass(frozen=True)
