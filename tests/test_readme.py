@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,35 @@ def test_analyze_reads_a_relative_path(project: Path, rendered: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "LUFS" in result.stdout
     assert (rendered / f"{STORY}.png").stat().st_size > 10_000
+
+
+def test_feed_and_serve_as_the_readme_types_them(project: Path, rendered: Path) -> None:
+    result = subprocess.run(
+        f"'{BEDTIME}' feed output/ --base-url https://example.org/bedtime/ "
+        '--title "Bedtime stories"',
+        shell=True,
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "output/feed.xml\n"
+    feed = (project / "output" / "feed.xml").read_text()
+    assert f"https://example.org/bedtime/{STORY}/{STORY}.mp3" in feed
+    server = subprocess.Popen(
+        [BEDTIME, "serve", "--port", "0"], cwd=project, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        address = server.stdout.readline().strip()
+        assert address.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{address}{STORY}/index.html", timeout=10) as page:
+            assert f"{STORY}.mp3" in page.read().decode()
+        with urllib.request.urlopen(address, timeout=10) as library:
+            assert f'href="{STORY}/index.html"' in library.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.mark.parametrize(
