@@ -57,14 +57,19 @@ def decode(path: Path, rate_hz: int = 44100) -> np.ndarray:
     return np.frombuffer(pcm, dtype="<f4").reshape(-1, 2).T
 
 
-def ffprobe_chapters(path: Path) -> list[dict]:
+def ffprobe(path: Path, *show: str) -> dict:
+    """What ffprobe reports of a file: `show` as ffprobe's -show_… options, read as JSON."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(path)],
+        ["ffprobe", "-v", "error", *show, "-of", "json", str(path)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return json.loads(out)["chapters"]
+    return json.loads(out)
+
+
+def ffprobe_chapters(path: Path) -> list[dict]:
+    return ffprobe(path, "-show_chapters")["chapters"]
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,11 @@ metadata.json, desc.txt. Read back from a real render with ffprobe, mutagen and 
 import base64
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, TINY_ARGS, ffprobe_chapters, run_bedtime
+from conftest import DATA, TINY_ARGS, ffprobe, ffprobe_chapters, run_bedtime
 from mutagen.flac import Picture
 from mutagen.id3 import ID3, PictureType
 from mutagen.mp4 import MP4, MP4Cover
@@ -23,13 +22,7 @@ NARRATOR = "eSpeak NG voice en-gb+f2"
 
 
 def streams(path: Path) -> list[dict]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)["streams"]
+    return ffprobe(path, "-show_streams")["streams"]
 
 
 @pytest.mark.parametrize("ext", ["m4b", "mp3"])

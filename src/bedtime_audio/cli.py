@@ -128,6 +128,12 @@ def main() -> None:
     return_large_buffers()
 
 
+output_folder_argument = click.argument(
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("output"),
+    callback=_user_path,
+)
 scripts_argument = click.argument(
     "scripts",
     nargs=-1,
@@ -474,12 +480,7 @@ def listen(files: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.argument(
-    "folder",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("output"),
-    callback=_user_path,
-)
+@output_folder_argument
 @click.option(
     "--base-url",
     required=True,
@@ -504,12 +505,7 @@ def feed(
 
 
 @main.command()
-@click.argument(
-    "folder",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("output"),
-    callback=_user_path,
-)
+@output_folder_argument
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
