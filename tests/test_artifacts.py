@@ -33,7 +33,8 @@ def test_ffmetadata_escapes_and_counts_in_milliseconds() -> None:
     assert ffmetadata(STORY, WRITTEN) == (
         ";FFMETADATA1\n"
         "title=A Night\\; Again\nalbum=A Night\\; Again\nartist=Ann \\= Author\n"
-        "album_artist=Ann \\= Author\ncomposer=Kokoro voice af_heart\ngenre=Audiobook\n"
+        "album_artist=Ann \\= Author\ncomposer=Kokoro voice af_heart\n"
+        "narrator=Kokoro voice af_heart\ngenre=Audiobook\n"
         "date=2026\ntrack=1/1\n"
         "\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=61500\ntitle=One\n"
         "\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=61500\nEND=125000\ntitle=Two \\# two\n"

@@ -51,7 +51,7 @@ def test_m4b_credits_author_and_narrator_as_players_read_them(tiny_render: Path)
 def test_mp3_credits_the_narrator_as_composer_with_a_front_cover(tiny_render: Path) -> None:
     tags = ID3(tiny_render / "tiny.mp3")
     assert tags["TPE1"].text == ["bedtime-audio"] and tags["TPE2"].text == ["bedtime-audio"]
-    assert tags["TCOM"].text == [NARRATOR]
+    assert tags["TCOM"].text == [NARRATOR] and tags["TXXX:narrator"].text == [NARRATOR]
     assert str(tags["TDRC"].text[0]) == "2026" and tags["TRCK"].text == ["1/1"]
     (art,) = tags.getall("APIC")
     assert art.type == PictureType.COVER_FRONT and art.mime == "image/jpeg"

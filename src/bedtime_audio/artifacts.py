@@ -45,6 +45,7 @@ def ffmetadata(story: StoryInfo, written: list[Written]) -> str:
         "artist": story.author or "bedtime-audio",
         "album_artist": story.author or "bedtime-audio",
         "composer": story.narrator,  # Audiobookshelf's narrator
+        "narrator": story.narrator,  # the MP3's TXXX:narrator (the M4B's ©nrt is mutagen's)
         "genre": "Audiobook",
         "date": str(story.year) if story.year else "",
         "track": "1/1",
