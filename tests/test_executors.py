@@ -24,7 +24,17 @@ def outputs(out: Path) -> dict[str, str]:
     }
 
 
+def spoken(cache: Path) -> dict[str, str]:
+    """Every sentence in a line cache, by key, as sha256: where two renders part, the first
+    difference is usually one sentence spoken differently."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((cache / "lines").glob("*/*"))
+    }
+
+
 def rendered(scripts: list[Path], folder: Path, *options: str) -> dict[str, str]:
+    """The files of a render from a cold cache, and (under "lines") its sentences."""
     out = folder / "out"
     result = run_bedtime(
         "render",
@@ -36,7 +46,7 @@ def rendered(scripts: list[Path], folder: Path, *options: str) -> dict[str, str]
         env={"BEDTIME_CACHE": str(folder / "cache")},
     )
     assert result.returncode == 0, result.stderr
-    return outputs(out)
+    return {**outputs(out), "lines": spoken(folder / "cache")}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +57,8 @@ def stories(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture(scope="module")
 def one_job(stories: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     files = rendered(stories, tmp_path_factory.mktemp("one-job"), "--jobs", "1")
-    assert len(files) == 6
+    assert len(files) == 7
+    assert len(files["lines"]) > 16
     return files
 
 
@@ -84,7 +95,7 @@ def test_a_dask_worker_killed_mid_render_still_renders_the_same_files(
     os.kill(workers[0], signal.SIGKILL)
     log += process.stderr.readlines()
     assert process.wait() == 0, "".join(log)
-    assert outputs(tmp_path / "out") == one_job
+    assert {**outputs(tmp_path / "out"), "lines": spoken(tmp_path / "cache")} == one_job
 
 
 def dask_workers(render_pid: int) -> list[int]:

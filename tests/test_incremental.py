@@ -224,7 +224,9 @@ def test_a_render_killed_while_speaking_leaves_no_workers(tmp_path: Path) -> Non
 
 
 def speaking(script: Path, tmp_path: Path, progress: str) -> subprocess.Popen[str]:
-    """A render with two workers, once its progress has printed `progress`."""
+    """A render with two workers, once its progress has printed `progress`. It starts with
+    Ctrl-C at its default even where the tests run with it ignored (a shell without job control
+    ignores it in whatever it starts with `&`, and so would the render)."""
     env = {**os.environ, "BEDTIME_CACHE": str(tmp_path / "cache")}
     process = subprocess.Popen(
         [BEDTIME, "render", str(script), "--out", str(tmp_path / "out"), "-v", "-j", "2"]
@@ -232,6 +234,7 @@ def speaking(script: Path, tmp_path: Path, progress: str) -> subprocess.Popen[st
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     for line in process.stderr:
