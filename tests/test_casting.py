@@ -57,6 +57,32 @@ def test_blends_of_offered_voices_are_accepted(tmp_path: Path) -> None:
     assert plan.voices["narrator"].voice_id == "af_bella:0.6+af_sky:0.4"
 
 
+def test_a_big_cast_is_auto_cast_with_blends_once_every_voice_is_taken(tmp_path: Path) -> None:
+    from bedtime_audio.engines.kokoro import VOICE_IDS, parse_blend
+
+    offered = tuple(
+        VoiceInfo(v, "female" if v[1] == "f" else "male", "en-gb" if v[0] == "b" else "en-us")
+        for v in VOICE_IDS
+    )
+    speakers = [f"s{n}" for n in range(len(offered) + 12)]
+    script = tmp_path / "crowd.yaml"
+    script.write_text(
+        "title: Crowd\ncast:\n"
+        + "".join(f"  {s}: someone\n" for s in speakers)
+        + "chapters:\n  - title: A\n    scenes:\n      - lines:\n"
+        + "".join(f"          - {s}: Hello.\n" for s in speakers)
+    )
+    plan = cast(parse_script(script), load_voices(None), "kokoro", offered)
+    ids = [voice.voice_id for voice in plan.voices.values()]
+    assert len(set(ids)) == len(ids), "every speaker sounds like no other"
+    blends = [voice_id for voice_id in ids if "+" in voice_id]
+    assert len(blends) == 12
+    for blend in blends:
+        (one, _), (other, _) = parse_blend(blend)
+        assert one[0] == other[0], "a blend keeps to one accent"
+    assert cast(parse_script(script), load_voices(None), "kokoro", offered).voices == plan.voices
+
+
 def _problems(tmp_path: Path, text: str, engine: str = "pyttsx3") -> list[str]:
     voices = tmp_path / "voices.yaml"
     voices.write_text(text)

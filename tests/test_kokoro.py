@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,7 @@ def test_importing_the_engine_leaves_the_runtime_unloaded() -> None:
 def test_blends_parse_with_default_weights() -> None:
     assert parse_blend("af_bella:0.6+af_sky:0.4") == [("af_bella", 0.6), ("af_sky", 0.4)]
     assert parse_blend("af_sky + bf_emma:2") == [("af_sky", 1.0), ("bf_emma", 2.0)]
+    assert parse_blend("af_heart*0.6 + af_bella * 0.4") == [("af_heart", 0.6), ("af_bella", 0.4)]
 
 
 @pytest.mark.parametrize(
@@ -148,14 +150,44 @@ def test_distinct_voices_sound_different(speak: Speak) -> None:
 
 
 @pytest.mark.kokoro
-def test_a_blend_differs_from_its_voices(speak: Speak) -> None:
-    blend = speak(TEXT, "af_heart:0.5+af_sky:0.5")
+def test_a_blend_differs_from_its_voices_and_is_the_same_every_time(speak: Speak) -> None:
+    blend = speak(TEXT, "af_heart*0.6 + af_bella*0.4")
     assert rms(blend) > 0.02
-    for single in (speak(TEXT, "af_heart"), speak(TEXT, "af_sky")):
+    for single in (speak(TEXT, "af_heart"), speak(TEXT, "af_bella")):
         assert blend.frames != single.frames or not np.array_equal(blend.samples, single.samples)
+    again = KokoroEngine().synthesize(TEXT, Voice("kokoro", "af_heart:0.6+af_bella:0.4"))
+    assert np.array_equal(again.samples, blend.samples), "the same blend, either spelling"
 
 
 @pytest.mark.kokoro
 def test_slower_speech_is_longer(speak: Speak) -> None:
     ratio = speak(TEXT, speed=0.8).duration_s / speak(TEXT, speed=1.0).duration_s
     assert 1.1 < ratio < 1.4
+
+
+@pytest.mark.kokoro
+def test_bedtime_voices_auditions_a_blend(speak: Speak, tmp_path: Path) -> None:
+    from conftest import BEDTIME
+
+    def sample(voice: str) -> Path:
+        done = subprocess.run(
+            [BEDTIME, "voices", "--engine", "kokoro", "--sample", voice],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        path = tmp_path / done.stdout.split()[-1]
+        assert path.parent == tmp_path / "output" / "auditions" / "voices"
+        return path
+
+    blend = sample("af_heart*0.6 + af_bella*0.4").read_bytes()
+    assert len(blend) > 44100
+    assert blend != sample("af_heart").read_bytes()
+    wrong = subprocess.run(
+        [BEDTIME, "voices", "--engine", "kokoro", "--sample", "af_heart*0.6 + af_nobody*0.4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode == 1 and "kokoro has no voice" in wrong.stderr

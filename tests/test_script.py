@@ -87,8 +87,7 @@ def _errors(name: str) -> list[str]:
             "empty-line.yaml",
             [
                 "9: chapters[0].scenes[0].lines[0]: text must not be empty",
-                "10: chapters[0].scenes[0].lines[1]: a line is one 'speaker: text' or"
-                " 'pause: seconds' mapping",
+                "10: chapters[0].scenes[0].lines[1]: one speaker per line, not narrator, lena",
                 "12: chapters[0].scenes[1].lines: needs at least one line",
             ],
         ),
@@ -126,6 +125,45 @@ def _errors(name: str) -> list[str]:
         ),
         ("bad-year.yaml", ["2: year: expected a year like 2026, got '202'"]),
         (
+            "bad-direction.yaml",
+            [
+                "10: chapters[0].scenes[0].lines[0].lena.speed: must be 0.5 to 1.5, not 3",
+                "11: chapters[0].scenes[0].lines[1]: unknown key 'sped' (did you mean 'speed'?)"
+                " (a line takes a speaker and: speed, gain_db, pause_after, voice, bed, sfx)",
+                "14: chapters[0].scenes[0].lines[2].narrator.voice: 'kai' is not in the cast: a"
+                " line is said in the voice of another speaker (cast: lena, narrator)",
+                "16: chapters[0].scenes[0].lines[3].narrator.bed: expected deeper, lighter, or"
+                " how far the bed dips in dB (0 to 30), got 'quieter'",
+                "17: chapters[0].scenes[0].lines[4]: a pause takes no direction; it is silence",
+            ],
+        ),
+        (
+            "bad-markup.yaml",
+            [
+                "8: chapters[0].scenes[0].lines[0]: unknown tag <whisper> (known: <break>,"
+                " <emphasis>, <phoneme>, <prosody>, <sub>, and [pause:N])",
+                '9: chapters[0].scenes[0].lines[1]: <prosody rate="zippy">: expected x-slow,'
+                ' slow, medium, fast, x-fast, a percentage such as "80%" or a multiple such'
+                ' as "0.8"',
+                "10: chapters[0].scenes[0].lines[2]: <break/> holds nothing: write <break …/>",
+                "11: chapters[0].scenes[0].lines[3]: [pause:soon]: expected seconds, such as"
+                " [pause:1.5]",
+                "12: chapters[0].scenes[0].lines[4]: markup is not well formed (mismatched tag)",
+            ],
+        ),
+        (
+            "missing-sound.yaml",
+            [
+                "7: chapters[0].scenes[0].music.file: no such sound file 'music/not-there.ogg'"
+                f" (looked for {BAD / 'music/not-there.ogg'})",
+                "10: chapters[0].scenes[0].lines[0].narrator.sfx.file: no such sound file"
+                f" 'sounds/door.ogg' (looked for {BAD / 'sounds/door.ogg'})",
+                "11: chapters[0].scenes[0].lines[1]: unknown effect 'trumpet' (effects: chime,"
+                " door, footsteps, glitch, heartbeat, kettle, owl, page-turn; or {file:"
+                " sounds/x.ogg} for a recording)",
+            ],
+        ),
+        (
             "not-finite.yaml",
             [
                 "3: pacing.final_speed: expected a finite number, got '.nan'",
@@ -142,7 +180,7 @@ def test_bad_scripts_name_file_line_and_problem(name: str, expected: list[str]) 
 
 def test_every_bad_script_is_covered() -> None:
     tested = {p.name for p in BAD.glob("*.yaml")}
-    assert len(tested) == 16
+    assert len(tested) == 19
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

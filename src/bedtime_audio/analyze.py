@@ -42,6 +42,8 @@ class LineSpan:
     text: str
     start_s: float
     end_s: float
+    line: int | None = None
+    """The spoken line's line in the scene script, when render.json says."""
 
     @property
     def words(self) -> int:
@@ -56,6 +58,8 @@ class RenderInfo:
     duration_s: float
     chapters: tuple[ChapterSpan, ...]
     lines: tuple[LineSpan, ...]
+    script: str | None = None
+    """The scene script's absolute path, when render.json says."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +138,14 @@ def _chapter_span(c: dict[str, Any]) -> ChapterSpan:
 
 
 def _line_span(x: dict[str, Any]) -> LineSpan:
+    line = int(x["line"]) if x.get("line") is not None else None
     return LineSpan(
-        str(x["chapter"]), str(x["speaker"]), str(x["text"]), float(x["start_s"]), float(x["end_s"])
+        str(x["chapter"]),
+        str(x["speaker"]),
+        str(x["text"]),
+        float(x["start_s"]),
+        float(x["end_s"]),
+        line,
     )
 
 
@@ -148,13 +158,14 @@ def load_render_json(audio_path: Path) -> RenderInfo:
         chapters = tuple(_chapter_span(chapter) for chapter in data["chapters"])
         lines = tuple(_line_span(line) for line in data["lines"])
         title, duration_s = str(data.get("title", audio_path.stem)), float(data["duration_s"])
+        script = str(data["script"]) if data.get("script") else None
     except KeyError as error:
         raise BedtimeError(f"{path}: not a valid render.json: missing {error}") from None
     except (OSError, ValueError, TypeError, AttributeError) as error:
         raise BedtimeError(f"{path}: not a valid render.json: {error}") from None
     if not chapters:
         raise BedtimeError(f"{path}: not a valid render.json: it lists no chapters")
-    return RenderInfo(title, duration_s, chapters, lines)
+    return RenderInfo(title, duration_s, chapters, lines, script)
 
 
 def bed_mask(lines: Iterable[LineSpan], count: int) -> np.ndarray:

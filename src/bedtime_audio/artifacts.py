@@ -19,6 +19,8 @@ class StoryInfo:
     narrator: str = "bedtime-audio"
     """Who reads it: the script's `narrator`, else the narrator's voice."""
     year: int | None = None
+    script: str = ""
+    """The scene script, as an absolute path: `bedtime proof` reads it again."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def render_report(
         "title": story.title,
         "slug": story.slug,
         "engine": story.engine,
+        "script": story.script,
         "duration_s": round(written[-1].end_s, 3),
         "loudness": files[f"{story.slug}.m4b"],
         "files": files,
@@ -118,6 +121,7 @@ def render_report(
             {
                 "chapter": part.title,
                 "speaker": placed.speech.speaker,
+                "line": placed.speech.line,
                 "voice": placed.clip.voice.voice_id,
                 "speed": placed.clip.voice.speed,
                 "text": placed.speech.text,

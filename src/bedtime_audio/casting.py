@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,7 @@ from types import MappingProxyType
 
 import yaml
 
-from .engines import ENGINES, VoiceInfo
+from .engines import BLENDING_ENGINES, ENGINES, VoiceInfo
 from .errors import ScriptError
 from .model import Script, Voice
 from .text import is_phonemes
@@ -189,7 +191,7 @@ def cast(script: Script, casting: Casting, engine: str, offered: tuple[VoiceInfo
     voices: dict[str, Voice] = {}
     for speaker, role in roles.items():
         voice = role.voices.get(engine) if role else None
-        if role and voice and not _offered(voice.voice_id, known):
+        if role and voice and not is_offered(voice.voice_id, known):
             problems.errors.append(
                 ScriptError(
                     casting.path,
@@ -214,9 +216,9 @@ def cast(script: Script, casting: Casting, engine: str, offered: tuple[VoiceInfo
     return Plan(script, engine, MappingProxyType(ordered), lexicon, tuple(notices))
 
 
-def _offered(voice_id: str, known: set[str]) -> bool:
-    """A voice the engine lists, or a blend of them such as 'af_bella:0.6+af_sky:0.4'."""
-    parts = [part.split(":")[0].strip() for part in voice_id.split("+")]
+def is_offered(voice_id: str, known: set[str]) -> bool:
+    """A voice the engine lists, or a blend of them such as 'af_heart*0.6 + af_bella*0.4'."""
+    parts = [re.split(r"[*:]", part)[0].strip() for part in voice_id.split("+")]
     return voice_id in known or all(part in known for part in parts)
 
 
@@ -228,9 +230,18 @@ def _auto_voice(
     taken: Mapping[str, Voice],
     role: Role | None,
 ) -> Voice:
-    """A deterministic voice for the speaker, distinct from the story's other voices."""
+    """A deterministic voice for the speaker, distinct from the story's other voices. Once a
+    big cast has taken every voice, Kokoro blends two of one accent half and half."""
     used = {voice.voice_id for voice in taken.values()}
     pool = [info for info in offered if role is None or role.gender in (None, info.gender)]
-    free = [info for info in pool if info.voice_id not in used] or pool or list(offered)
+    free = [info.voice_id for info in pool if info.voice_id not in used]
+    if not free and engine in BLENDING_ENGINES:
+        free = [
+            f"{one.voice_id}*0.5 + {other.voice_id}*0.5"
+            for one, other in itertools.combinations(pool or offered, 2)
+            if one.language == other.language
+        ]
+        free = [voice_id for voice_id in free if voice_id not in used]
+    free = free or [info.voice_id for info in pool or offered]
     digest = int.from_bytes(hashlib.sha256(f"{slug}/{speaker}".encode()).digest()[:8], "big")
-    return Voice(engine, free[digest % len(free)].voice_id)
+    return Voice(engine, free[digest % len(free)])

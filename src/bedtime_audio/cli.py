@@ -297,26 +297,31 @@ def check(scripts: tuple[Path, ...], voices_path: Path | None, engine: str | Non
 @click.option(
     "--sample",
     "sample",
-    type=click.Path(path_type=Path, dir_okay=False),
-    callback=_user_path,
     default=None,
-    help="Render each speaker of this script in their cast voice, for comparing.",
+    help="Audition a script's cast, each speaker in their cast voice (a .yaml), or one voice "
+    "or blend: --sample 'af_heart*0.6 + af_bella*0.4'.",
 )
 @voices_option
 @handle_errors
-def voices(engine: str | None, sample: Path | None, voices_path: Path | None) -> None:
-    """List the voices each engine offers, or audition a story's cast (--sample SCRIPT)."""
+def voices(engine: str | None, sample: str | None, voices_path: Path | None) -> None:
+    """List the voices each engine offers, or audition a story's cast or a voice (--sample)."""
     if sample is None:
         for name in [engine] if engine else sorted(ENGINES):
             for info in load_engine(name).voices():
                 click.echo(f"{name:8s} {info.voice_id:22s} {info.gender:6s} {info.language}")
         return
-    from .preview import audition
+    from .preview import audition, audition_voice
     from .render import RenderOptions, prepare
 
     report = Reporter(quiet=False, verbose=False)
     loaded = load_engine(_pick_engine(engine, False, report))
-    plan = prepare([sample], _voices_option(voices_path), loaded)[0]
+    script = Path(sample).expanduser()
+    if script.suffix not in (".yaml", ".yml") and not script.is_file():
+        voice = Voice(loaded.name, sample.strip())
+        path = audition_voice(voice, loaded, _absolute(Path("output") / "auditions" / "voices"))
+        click.echo(f"{voice.voice_id:22s} {_shown(path)}")
+        return
+    plan = prepare([script], _voices_option(voices_path), loaded)[0]
     folder = _absolute(Path("output") / "auditions" / plan.script.slug / loaded.name)
     for path in audition(plan, loaded, RenderOptions(folder, default_cache_dir()), report):
         speaker = path.stem
@@ -405,11 +410,15 @@ def preview(
 
 @main.command()
 def soundscapes() -> None:
-    """List the soundscape presets and their families."""
+    """List the soundscape presets and the sound effects (cues), with their families."""
     from .soundscape import PRESETS
+    from .soundscape.effects import EFFECTS
 
     for preset in PRESETS.values():
         click.echo(f"{preset.name:14s} {preset.family:10s} {preset.description}")
+    click.echo("\neffects, for sfx: on a line or a scene")
+    for effect in EFFECTS.values():
+        click.echo(f"{effect.name:14s} {effect.family:10s} {effect.description}")
 
 
 @main.command()
@@ -477,6 +486,67 @@ def listen(files: tuple[Path, ...]) -> None:
 
     for number, file in enumerate(files):
         click.echo(("\n" if number else "") + format_listening(listen(_absolute(file))))
+
+
+@main.command()
+@click.argument(
+    "file", type=click.Path(exists=True, path_type=Path, dir_okay=False), callback=_user_path
+)
+@click.option(
+    "--script",
+    type=click.Path(exists=True, path_type=Path, dir_okay=False),
+    callback=_user_path,
+    default=None,
+    help="The scene script to hold the audio to (default: the one render.json names).",
+)
+@click.option(
+    "--threshold",
+    type=FiniteRange(0.0, 1.0),
+    default=None,
+    help="Flag a line when this share of its words is heard otherwise (default: 0.5).",
+)
+@handle_errors
+def proof(file: Path, script: Path | None, threshold: float | None) -> None:
+    """Proof-listen a rendered M4B or MP3: Whisper tiny.en transcribes it, and each line whose
+    words are heard otherwise than the script writes them is listed, names first."""
+    from .proof import DEFAULT_THRESHOLD, format_proof
+    from .proof import proof as run_proof
+
+    found = run_proof(
+        _absolute(file),
+        _absolute(script) if script else None,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+    )
+    click.echo(format_proof(found))
+
+
+@main.command("import")
+@click.argument(
+    "screenplay", type=click.Path(exists=True, path_type=Path, dir_okay=False), callback=_user_path
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    callback=_user_path,
+    default=None,
+    help="Write the scene script here (never over an existing file); default: print it.",
+)
+@handle_errors
+def import_screenplay(screenplay: Path, output: Path | None) -> None:
+    """Turn a Fountain screenplay into a scene script: sections become chapters, scene
+    headings scenes, characters the cast, parentheticals direction, SOUND: lines cues."""
+    from .cache import write_atomic
+    from .screenplay import import_fountain
+
+    yaml_text = import_fountain(_absolute(screenplay))
+    if output is None:
+        click.echo(yaml_text, nl=False)
+        return
+    if output.exists():
+        raise BedtimeError(f"{output} exists; bedtime import writes no file over another")
+    write_atomic(_absolute(output), yaml_text.encode())
+    click.echo(f"wrote {output}; check it with: bedtime check {output}")
 
 
 @main.command()

@@ -20,8 +20,9 @@ from scipy.signal import butter, sosfiltfilt
 
 from .audio import Audio, equal_power
 from .cache import AudioCache
-from .model import Chapter, Pacing, Pause, Soundscape, Speech
-from .soundscape import render_bed
+from .model import Chapter, Cue, Pacing, Pause, Soundscape, Speech
+from .sounds import cue_audio, cue_length_s
+from .soundscape import render_bed, seed_for
 from .synth import Clip, SpeechBank, load_clip
 
 RATE_HZ = 44100
@@ -56,6 +57,18 @@ class Placed:
     """Where each of the clip's sentences starts, from the line's start."""
     least_pause_s: float
     """Every pause the voice made inside a sentence lasts at least this long."""
+    duck_db: float = DUCK_DB
+    """How far the bed dips under the line."""
+
+
+@dataclass(frozen=True)
+class PlacedCue:
+    """A one-shot sound on the chapter's timeline, mixed into the bed (and ducked with it)."""
+
+    cue: Cue
+    start_s: float
+    seed: int
+    """Varies a procedural effect from one place to the next."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class Timeline:
     beds: tuple[Bed, ...]
     length_s: float
     """Until the next chapter starts; the audio runs HANDOFF_S longer."""
+    cues: tuple[PlacedCue, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,11 +105,13 @@ class ChapterMix:
 def plan_chapter(
     chapter: Chapter, index: int, count: int, pacing: Pacing, bank: SpeechBank
 ) -> Timeline:
-    """Place every line, sentence by sentence; pauses grow as the telling nears its end."""
+    """Place every line, sentence by sentence, and every cue; pauses grow as the telling nears
+    its end, and a line's own pause_after replaces the pause that follows it."""
     scale = pacing.pause_scale(index, count)
     scene_pause_s = pacing.scene_pause_s * scale
     t = LEAD_IN_S
     lines: list[Placed] = []
+    cues: list[PlacedCue] = []
     changes: list[tuple[float, Soundscape, int]] = []  # the bed changes mid-pause between scenes
     for scene_index, scene in enumerate(chapter.scenes):
         if scene_index:
@@ -103,42 +119,70 @@ def plan_chapter(
         if not changes or changes[-1][1] != scene.soundscape:
             start_s = t - scene_pause_s / 2 if changes else 0.0
             changes.append((start_s, scene.soundscape, scene_index))
-        for position, line in enumerate(scene.lines):
-            if isinstance(line, Pause):
-                t += line.pause_s
+        cues += [PlacedCue(cue, t, _seed(index, len(cues))) for cue in scene.cues]
+        after: float | None = None  # the silence the line before asked for
+        follows_speech = False
+        for line in scene.lines:
+            if isinstance(line, Speech):
+                if after is None and follows_speech:
+                    after = pacing.line_pause_s * scale
+                placed = place_line(line, bank.clips[line], t + (after or 0.0), pacing, scale)
+                lines.append(placed)
+                for cue in line.direction.cues:
+                    cues.append(PlacedCue(cue, placed.start_s, _seed(index, len(cues))))
+                t, after, follows_speech = placed.end_s, line.direction.pause_after_s, True
                 continue
-            if position and isinstance(scene.lines[position - 1], Speech):
-                t += pacing.line_pause_s * scale
-            placed = place_line(line, bank.clips[line], t, pacing, scale)
-            lines.append(placed)
-            t = placed.end_s
+            if isinstance(line, Pause):
+                t += (after or 0.0) + line.pause_s
+            else:  # a cue of its own is placed like a line, and waited for
+                if after is None and follows_speech:
+                    after = pacing.line_pause_s * scale
+                t += after or 0.0
+                placed_cue = PlacedCue(line.cue, t, _seed(index, len(cues)))
+                cues.append(placed_cue)
+                t += cue_length_s(placed_cue.cue, RATE_HZ, placed_cue.seed)
+            after, follows_speech = None, False
+        t += after or 0.0
     length_s = math.ceil((t + LEAD_OUT_S) * RATE_HZ / GRID_FRAMES) * GRID_FRAMES / RATE_HZ
     ends = [start_s for start_s, _bed, _scene in changes[1:]] + [length_s + HANDOFF_S]
     beds = tuple(
         Bed(sound, start_s, end_s, scene)
         for (start_s, sound, scene), end_s in zip(changes, ends, strict=True)
     )
-    return Timeline(index, chapter, tuple(lines), beds, length_s)
+    return Timeline(index, chapter, tuple(lines), beds, length_s, tuple(cues))
+
+
+def _seed(chapter: int, number: int) -> int:
+    """The n-th cue of a chapter: an effect heard twice varies, and an edit elsewhere in the
+    chapter leaves it be."""
+    return seed_for("cue", str(chapter), str(number))
 
 
 def place_line(
     speech: Speech, clip: Clip, start_s: float, pacing: Pacing, scale: float = 1.0
 ) -> Placed:
-    """A line from start_s: its sentences apart by the sentence pause, their pauses widened."""
+    """A line from start_s: its sentences apart by the sentence pause (or the markup's), their
+    pauses widened."""
     least_pause_s = pacing.clause_pause_s * scale
     offsets, t = [], 0.0
     for number, sentence in enumerate(clip.sentences):
-        t += pacing.sentence_pause_s * scale if number else 0.0
+        if number:
+            gap_s = clip.gap_s(number)
+            t += pacing.sentence_pause_s * scale if gap_s is None else gap_s
         offsets.append(round(t, 6))
         t += sentence.length_s(least_pause_s)
-    return Placed(speech, clip, start_s, start_s + t, tuple(offsets), least_pause_s)
+    duck_db = DUCK_DB if speech.direction.duck_db is None else speech.direction.duck_db
+    return Placed(speech, clip, start_s, start_s + t, tuple(offsets), least_pause_s, duck_db)
 
 
 def spoken_audio(placed: Placed, cache: AudioCache) -> Iterator[tuple[float, Audio]]:
     """Each sentence of a placed line as it sounds in the mix, with its offset in the line."""
-    for sentence, offset_s in zip(placed.clip.sentences, placed.offsets_s, strict=True):
+    clip = placed.clip
+    for number, (sentence, offset_s) in enumerate(
+        zip(clip.sentences, placed.offsets_s, strict=True)
+    ):
         audio = widened(load_clip(cache, sentence.key), sentence.pauses, placed.least_pause_s)
-        yield offset_s, _prepared(audio, placed.clip.gain_db)
+        yield offset_s, _prepared(audio, clip.gain_db + clip.lift_db(number))
 
 
 def line_audio(placed: Placed, cache: AudioCache) -> Audio:
@@ -175,6 +219,11 @@ def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
             end = min(frames, start + clip.frames)
             voice[:, start:end] += clip.samples[:, : end - start]
     bed = _bed(timeline, frames, slug)
+    for placed_cue in timeline.cues:
+        sound = cue_audio(placed_cue.cue, RATE_HZ, placed_cue.seed).samples
+        start = round(placed_cue.start_s * RATE_HZ)
+        end = min(frames, start + sound.shape[1])
+        bed[:, start:end] += sound[:, : end - start]
     bed *= _duck_gain(timeline.lines, frames)
     bed *= _chapter_fades(frames)
     return ChapterMix(timeline, Audio(voice, RATE_HZ), Audio(bed, RATE_HZ))
@@ -274,7 +323,8 @@ def _bed(timeline: Timeline, frames: int, slug: str) -> np.ndarray:
 
 
 def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
-    """Bed gain: down DUCK_DB while anyone speaks, with look-ahead and a slow recovery."""
+    """Bed gain: down each line's duck_db while it is spoken, with look-ahead and a slow
+    recovery."""
     depth = np.zeros(frames, np.float32)
     for placed in lines:
         points_s = [
@@ -286,9 +336,9 @@ def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
         lo = max(0, round(points_s[0] * RATE_HZ))
         hi = min(frames, round(points_s[-1] * RATE_HZ))
         t = np.arange(lo, hi) / RATE_HZ
-        shape = np.interp(t, points_s, [0.0, 1.0, 1.0, 0.0]).astype(np.float32)
-        np.maximum(depth[lo:hi], shape, out=depth[lo:hi])
-    return 10 ** (-DUCK_DB * depth / 20)
+        shape = np.interp(t, points_s, [0.0, placed.duck_db, placed.duck_db, 0.0])
+        np.maximum(depth[lo:hi], shape.astype(np.float32), out=depth[lo:hi])
+    return 10 ** (-depth / 20)
 
 
 def _chapter_fades(frames: int) -> np.ndarray:

@@ -8,17 +8,86 @@ from types import MappingProxyType
 
 
 @dataclass(frozen=True)
+class SoundFile:
+    """A producer's own recording, checked when the script is read."""
+
+    path: str
+    """Absolute."""
+    digest: str
+    """sha256 of the file: an edited recording is mixed again."""
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class Layer:
-    """One preset in a soundscape, with the script's adjustments."""
+    """One preset in a soundscape, or a recording looped under it, with the script's
+    adjustments."""
 
     preset: str
+    """A preset's name, or FILE_LAYER for a recording."""
     gain_db: float = 0.0
-    """Level relative to the preset's own, in dB."""
+    """Level relative to the preset's own (a recording's: the bed level), in dB."""
     lowpass_hz: float | None = None
     """Tone: a gentle low-pass cutoff, or None for the preset's own."""
+    file: SoundFile | None = None
 
 
+FILE_LAYER = "file"
 Soundscape = tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A one-shot sound: a procedural effect by name, or a producer's recording."""
+
+    sound: str | SoundFile
+    gain_db: float = 0.0
+    """Relative to the cue level, in dB."""
+
+
+@dataclass(frozen=True)
+class Phonemes:
+    """A word said as written in phonemes: IPA (Kokoro) or eSpeak NG's mnemonics."""
+
+    written: str
+    ph: str
+    alphabet: str
+    """"ipa" or "espeak"."""
+
+
+@dataclass(frozen=True)
+class Words:
+    """A run of a line said one way: at one rate, emphasised or not."""
+
+    pieces: tuple[str | Phonemes, ...]
+    """Text as the voice says it (a <sub>'s alias), and words given in phonemes."""
+    rate: float = 1.0
+    """Multiple of the line's speed."""
+    emphasis: bool = False
+
+
+@dataclass(frozen=True)
+class Break:
+    """Silence inside a line: [pause:1.5] or <break time="1.5s"/>."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Direction:
+    """How a line is performed and what is heard with it."""
+
+    speed: float = 1.0
+    """Multiple of the voice's speed at that point of the story."""
+    gain_db: float = 0.0
+    pause_after_s: float | None = None
+    """Silence after the line, instead of the pacing's."""
+    voice: str | None = None
+    """A speaker of the cast whose voice says the line."""
+    duck_db: float | None = None
+    """How far the bed dips under the line; None for the mix's own."""
+    cues: tuple[Cue, ...] = ()
+    """Heard as the line begins."""
 
 
 @dataclass(frozen=True)
@@ -27,8 +96,16 @@ class Speech:
 
     speaker: str
     text: str
+    """As written, without markup: the transcript's words."""
     line: int
     """Line in the script file, 1-based."""
+    said: tuple[Words | Break, ...] = ()
+    """The text with its markup read; empty for plain text."""
+    direction: Direction = Direction()
+
+    @property
+    def parts(self) -> tuple[Words | Break, ...]:
+        return self.said or (Words((self.text,)),)
 
 
 @dataclass(frozen=True)
@@ -39,7 +116,15 @@ class Pause:
     line: int
 
 
-Line = Speech | Pause
+@dataclass(frozen=True)
+class CueLine:
+    """A cue on a line of its own: the story waits for it."""
+
+    cue: Cue
+    line: int
+
+
+Line = Speech | Pause | CueLine
 
 
 @dataclass(frozen=True)
@@ -49,6 +134,8 @@ class Scene:
     """Resolved: the scene's own, else its chapter's."""
     lines: tuple[Line, ...]
     line: int
+    cues: tuple[Cue, ...] = ()
+    """Heard as the scene begins."""
 
 
 @dataclass(frozen=True)

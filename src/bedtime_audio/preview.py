@@ -4,18 +4,19 @@ auditions of a story's cast."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .casting import Plan
+from .casting import Plan, is_offered
 from .engines import SpeechEngine
 from .errors import BedtimeError
 from .export import write_wav
 from .master import master_to_target
 from .mix import line_audio, mix_chapter, place_line, plan_chapter
-from .model import Chapter, Speech
+from .model import Chapter, Speech, Voice
 from .render import RenderOptions, Report
-from .synth import synthesize
+from .synth import level_gain_db, loudness_blocks, synthesize
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,23 @@ def audition(
         write_wav(line_audio(placed, options.lines), path)
         paths.append(path)
     return paths
+
+
+AUDITION_TEXT = (
+    "The lights of the city dimmed, one window at a time. Somewhere, a kettle began to sing."
+)
+"""What a voice says when it is auditioned on its own."""
+
+
+def audition_voice(voice: Voice, engine: SpeechEngine, folder: Path) -> Path:
+    """A voice or a blend (Kokoro's 'af_heart*0.6 + af_bella*0.4') saying AUDITION_TEXT,
+    levelled like a line of a story, as folder/<voice>.wav."""
+    if not is_offered(voice.voice_id, {info.voice_id for info in engine.voices()}):
+        raise BedtimeError(
+            f"{engine.name} has no voice '{voice.voice_id}' (see 'bedtime voices --engine "
+            f"{engine.name}')"
+        )
+    audio = engine.synthesize(AUDITION_TEXT, voice).trim_silence()
+    path = folder / f"{re.sub(r'[^A-Za-z0-9_.+-]+', '', voice.voice_id.replace('*', 'x'))}.wav"
+    write_wav(audio.gain(level_gain_db(loudness_blocks(audio))), path)
+    return path

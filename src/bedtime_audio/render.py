@@ -137,6 +137,7 @@ def render_story(
         engine.name,
         script.narrator or narrator_credit(plan),
         script.year,
+        str(Path(script.path).resolve()),
     )
     folder = options.out_dir / script.slug
     planned = _plan_sections(plan, bank, options)
@@ -188,26 +189,7 @@ def _plan_sections(
     sections: list[tuple[Section, Timeline | TailPiece]] = []
     for index, chapter in enumerate(chapters):
         timeline = plan_chapter(chapter, index, len(chapters), script.pacing, bank)
-        key = _digest(
-            [
-                script.slug,
-                CODE_VERSION,
-                options.target_lufs,
-                repr(timeline.beds),
-                index,
-                timeline.length_s,
-                *(
-                    (
-                        p.start_s,
-                        p.least_pause_s,
-                        p.clip.gain_db,
-                        *p.offsets_s,
-                        *(x.key for x in p.clip.sentences),
-                    )
-                    for p in timeline.lines
-                ),
-            ]
-        )
+        key = _digest([script.slug, CODE_VERSION, options.target_lufs, *_sound_of(timeline)])
         share = sum(
             (bed.end_s - bed.start_s) * synthetic_share(bed.soundscape) for bed in timeline.beds
         ) / (timeline.length_s + HANDOFF_S)
@@ -229,6 +211,22 @@ def _plan_sections(
             )
             sections.append((section, piece))
     return sections
+
+
+def _sound_of(timeline: Timeline) -> list[object]:
+    """Everything on a chapter's timeline that shapes its sound (and not, say, the script line
+    numbers that move when a line is added above)."""
+    return [
+        timeline.index,
+        timeline.length_s,
+        repr(timeline.beds),
+        repr(timeline.cues),
+        *(
+            (p.start_s, p.least_pause_s, p.duck_db, p.offsets_s, repr(p.clip.sentences))
+            + (p.clip.gain_db, p.clip.lifts_db)
+            for p in timeline.lines
+        ),
+    ]
 
 
 class _Mixer:
@@ -323,6 +321,7 @@ def mix_section(
 
 _SOUND_MODULES = (
     "audio.py",
+    "sounds.py",
     "mix.py",
     "master.py",
     "synth.py",

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import yaml
 
-from .model import Chapter, Layer, Line, Pacing, Pause, Scene, Script, Soundscape, Speech
+from .markup import MarkupError, Said, has_markup, parse_markup
+from .model import (
+    FILE_LAYER,
+    Chapter,
+    Cue,
+    CueLine,
+    Direction,
+    Layer,
+    Line,
+    Pacing,
+    Pause,
+    Scene,
+    Script,
+    SoundFile,
+    Soundscape,
+    Speech,
+)
+from .sounds import SoundError, check_file
 from .soundscape import PRESETS
+from .soundscape.effects import EFFECTS
 from .yamlnodes import (
     Problems,
     StructureError,
@@ -27,6 +47,22 @@ SPEAKER_ID = re.compile(r"[a-z][a-z0-9_-]*\Z")
 MAX_PAUSE_S = 60.0
 DEFAULT_SOUNDSCAPE: Soundscape = (Layer("brown-noise"),)
 """The bed of a first chapter that names none; later chapters continue the one before."""
+DIRECTION = ("speed", "gain_db", "pause_after", "voice", "bed", "sfx")
+"""What a line may say about how it is performed, beside 'speaker: text'."""
+SPEED_RANGE = (0.5, 1.5)
+GAIN_RANGE_DB = (-20.0, 6.0)
+DUCK_RANGE_DB = (0.0, 30.0)
+BED_WORDS = {"deeper": 14.0, "lighter": 4.0}
+"""`bed:` in words: how far the bed dips under the line, in dB (the mix's own is 8)."""
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What every part of one script is read against."""
+
+    cast: dict[str, str]
+    folder: Path
+    """Sound files are named relative to the script's folder."""
 
 
 def parse_script(path: Path) -> Script:
@@ -55,10 +91,11 @@ def _script(root: yaml.Node, path: Path, problems: Problems) -> Script:
     if not {"title", "cast", "chapters"} <= top.keys():
         raise StructureError()
     cast = _cast(top["cast"][1], problems)
+    scope = _Scope(cast, path.parent)
     chapters: list[Chapter] = []
     bed = DEFAULT_SOUNDSCAPE
     for index, node in enumerate(sequence(top["chapters"][1], "chapters", problems, "chapter")):
-        chapter = _chapter(node, f"chapters[{index}]", cast, bed, problems)
+        chapter = _chapter(node, f"chapters[{index}]", scope, bed, problems)
         if chapter is not None:
             chapters.append(chapter)
             bed = chapter.soundscape
@@ -176,7 +213,7 @@ def _cast(node: yaml.Node, problems: Problems) -> dict[str, str]:
 
 
 def _chapter(
-    node: yaml.Node, where: str, cast: dict[str, str], bed: Soundscape, problems: Problems
+    node: yaml.Node, where: str, scope: _Scope, bed: Soundscape, problems: Problems
 ) -> Chapter | None:
     try:
         keys = mapping(
@@ -188,14 +225,14 @@ def _chapter(
             what="a chapter (a mapping with title and scenes)",
         )
         if "soundscape" in keys:
-            bed = parse_soundscape(keys["soundscape"][1], f"{where}.soundscape", problems)
+            bed = parse_soundscape(keys["soundscape"][1], f"{where}.soundscape", scope, problems)
         if "scenes" not in keys:
             return None
         scenes = []
         for index, scene_node in enumerate(
             sequence(keys["scenes"][1], f"{where}.scenes", problems, "scene")
         ):
-            scene = _scene(scene_node, f"{where}.scenes[{index}]", cast, bed, problems)
+            scene = _scene(scene_node, f"{where}.scenes[{index}]", scope, bed, problems)
             if scene is not None:
                 scenes.append(scene)
         title = text(keys["title"][1], f"{where}.title", problems) if "title" in keys else ""
@@ -205,7 +242,7 @@ def _chapter(
 
 
 def _scene(
-    node: yaml.Node, where: str, cast: dict[str, str], bed: Soundscape, problems: Problems
+    node: yaml.Node, where: str, scope: _Scope, bed: Soundscape, problems: Problems
 ) -> Scene | None:
     try:
         keys = mapping(
@@ -213,57 +250,212 @@ def _scene(
             where,
             problems,
             required=("lines",),
-            optional=("title", "soundscape"),
+            optional=("title", "soundscape", "music", "sfx"),
             what="a scene (a mapping with lines)",
         )
         title = text(keys["title"][1], f"{where}.title", problems) if "title" in keys else None
         if "soundscape" in keys:
-            bed = parse_soundscape(keys["soundscape"][1], f"{where}.soundscape", problems)
+            bed = parse_soundscape(keys["soundscape"][1], f"{where}.soundscape", scope, problems)
+        cues: tuple[Cue, ...] = ()
+        with contextlib.suppress(StructureError):  # reported; the lines are read on
+            if "music" in keys:
+                bed = (*bed, _file_layer(keys["music"][1], f"{where}.music", scope, problems))
+            if "sfx" in keys:
+                cues = _cues(keys["sfx"][1], f"{where}.sfx", scope, problems)
         if "lines" not in keys:
             return None
         line_nodes = sequence(keys["lines"][1], f"{where}.lines", problems, "line")
-        lines = [_line(n, f"{where}.lines[{i}]", cast, problems) for i, n in enumerate(line_nodes)]
+        lines = [_line(n, f"{where}.lines[{i}]", scope, problems) for i, n in enumerate(line_nodes)]
         return Scene(
-            title, bed, tuple(line for line in lines if line is not None), node.start_mark.line + 1
+            title,
+            bed,
+            tuple(line for line in lines if line is not None),
+            node.start_mark.line + 1,
+            cues,
         )
     except StructureError:
         return None
 
 
-def _line(node: yaml.Node, where: str, cast: dict[str, str], problems: Problems) -> Line | None:
+def _line(node: yaml.Node, where: str, scope: _Scope, problems: Problems) -> Line | None:
+    """'speaker: text' with the line's direction beside it, 'pause: seconds', or 'sfx: cue'."""
     try:
-        if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
+        if not isinstance(node, yaml.MappingNode) or not node.value:
             raise problems.fail(
-                node, where, "a line is one 'speaker: text' or 'pause: seconds' mapping"
+                node, where, "a line is a 'speaker: text', 'pause: seconds' or 'sfx: cue' mapping"
             )
-        ((key_node, value_node),) = node.value
-        key, line_no = str(key_node.value), node.start_mark.line + 1
+        entries: dict[str, tuple[yaml.Node, yaml.Node]] = {
+            str(k.value): (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)
+        }
+        said = [key for key in entries if key not in DIRECTION]
+        line_no = node.start_mark.line + 1
+        if not said and list(entries) == ["sfx"]:
+            return CueLine(_cue(entries["sfx"][1], where, scope, problems), line_no)
+        if len(said) != 1:
+            raise problems.fail(node, where, _not_one_speaker(said, scope.cast))
+        key = said[0]
+        key_node, value_node = entries[key]
         if key == "pause":
-            pause_s = number(value_node, where, problems)
-            if not 0 < pause_s <= MAX_PAUSE_S:
-                raise problems.fail(
-                    value_node, where, f"pause must be > 0 and <= {MAX_PAUSE_S:g} seconds"
-                )
-            return Pause(pause_s, line_no)
-        if key not in cast:
-            hint = did_you_mean(key, [*cast, "pause"])
+            if len(entries) > 1:
+                raise problems.fail(node, where, "a pause takes no direction; it is silence")
+            return _pause(value_node, where, problems)
+        if key not in scope.cast:
+            hint = did_you_mean(key, [*scope.cast, "pause", *DIRECTION])
             raise problems.fail(
-                key_node, where, f"unknown speaker '{key}'{hint} (cast: {', '.join(sorted(cast))})"
+                key_node,
+                where,
+                f"unknown speaker '{key}'{hint} (cast: {', '.join(sorted(scope.cast))})",
             )
-        said = text(value_node, where, problems)
-        if not any(char.isalnum() for char in said):
+        written = text(value_node, where, problems)
+        parts: Said = ()
+        if has_markup(written):
+            try:
+                written, parts = parse_markup(written)
+            except MarkupError as exc:
+                raise problems.fail(value_node, where, str(exc)) from None
+        if not any(char.isalnum() for char in written):
             raise problems.fail(
                 value_node,
                 where,
-                f"nothing to say in {said!r}: a line needs a word ('pause: seconds' is silence)",
+                f"nothing to say in {written!r}: a line needs a word ('pause: seconds' is silence)",
             )
-        return Speech(key, said, line_no)
+        direction = _direction(entries, f"{where}.{key}", scope, problems)
+        return Speech(key, written, line_no, parts, direction)
     except StructureError:
         return None
 
 
-def parse_soundscape(node: yaml.Node, where: str, problems: Problems) -> Soundscape:
-    """A preset name, a list of names, or a mapping name → {gain_db, lowpass_hz}."""
+def _not_one_speaker(said: list[str], cast: dict[str, str]) -> str:
+    if not said:
+        return "a line needs a speaker ('speaker: text'), 'pause: seconds' or 'sfx: cue'"
+    speakers = [key for key in said if key in cast or key == "pause"]
+    if len(speakers) > 1:
+        return f"one speaker per line, not {', '.join(speakers)}"
+    stray = next(key for key in said if key not in speakers)
+    return (
+        f"unknown key '{stray}'{did_you_mean(stray, [*DIRECTION, *cast])} "
+        f"(a line takes a speaker and: {', '.join(DIRECTION)})"
+    )
+
+
+def _pause(node: yaml.Node, where: str, problems: Problems) -> Pause:
+    pause_s = number(node, where, problems)
+    if not 0 < pause_s <= MAX_PAUSE_S:
+        raise problems.fail(node, where, f"pause must be > 0 and <= {MAX_PAUSE_S:g} seconds")
+    return Pause(pause_s, node.start_mark.line + 1)
+
+
+def _direction(
+    entries: dict[str, tuple[yaml.Node, yaml.Node]], where: str, scope: _Scope, problems: Problems
+) -> Direction:
+    values: dict[str, object] = {}
+    for key, low, high, field_name in (
+        ("speed", *SPEED_RANGE, "speed"),
+        ("gain_db", *GAIN_RANGE_DB, "gain_db"),
+        ("pause_after", 0.0, MAX_PAUSE_S, "pause_after_s"),
+    ):
+        if key in entries:
+            values[field_name] = _within(entries[key][1], f"{where}.{key}", low, high, problems)
+    if "voice" in entries:
+        node = entries["voice"][1]
+        voice = text(node, f"{where}.voice", problems)
+        if voice not in scope.cast:
+            problems.add(
+                node,
+                f"{where}.voice",
+                f"'{voice}' is not in the cast{did_you_mean(voice, scope.cast)}: a line is said "
+                f"in the voice of another speaker (cast: {', '.join(sorted(scope.cast))})",
+            )
+        values["voice"] = voice
+    if "bed" in entries:
+        values["duck_db"] = _duck(entries["bed"][1], f"{where}.bed", problems)
+    if "sfx" in entries:
+        values["cues"] = _cues(entries["sfx"][1], f"{where}.sfx", scope, problems)
+    return Direction(**values)  # type: ignore[arg-type]
+
+
+def _within(node: yaml.Node, where: str, low: float, high: float, problems: Problems) -> float:
+    value = number(node, where, problems)
+    if not low <= value <= high:
+        problems.add(node, where, f"must be {low:g} to {high:g}, not {value:g}")
+    return value
+
+
+def _duck(node: yaml.Node, where: str, problems: Problems) -> float:
+    value = scalar(node, where, problems)
+    if isinstance(value, str) and value in BED_WORDS:
+        return BED_WORDS[value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _within(node, where, *DUCK_RANGE_DB, problems)
+    raise problems.fail(
+        node,
+        where,
+        f"expected deeper, lighter, or how far the bed dips in dB "
+        f"({DUCK_RANGE_DB[0]:g} to {DUCK_RANGE_DB[1]:g}), got {describe(node)}",
+    )
+
+
+def _cues(node: yaml.Node, where: str, scope: _Scope, problems: Problems) -> tuple[Cue, ...]:
+    """One cue, or a list of cues heard together."""
+    if isinstance(node, yaml.SequenceNode):
+        return tuple(
+            _cue(item, f"{where}[{i}]", scope, problems)
+            for i, item in enumerate(sequence(node, where, problems, "cue"))
+        )
+    return (_cue(node, where, scope, problems),)
+
+
+def _cue(node: yaml.Node, where: str, scope: _Scope, problems: Problems) -> Cue:
+    """An effect's name, or {effect: name | file: path, gain_db: dB}."""
+    if isinstance(node, yaml.MappingNode):
+        keys = mapping(node, where, problems, optional=("effect", "file", "gain_db"))
+        gain_db = (
+            _within(keys["gain_db"][1], f"{where}.gain_db", -40.0, 12.0, problems)
+            if "gain_db" in keys
+            else 0.0
+        )
+        if ("effect" in keys) == ("file" in keys):
+            raise problems.fail(node, where, "a cue names an effect or a file (one of them)")
+        if "file" in keys:
+            return Cue(_sound_file(keys["file"][1], f"{where}.file", scope, problems), gain_db)
+        return Cue(_effect(keys["effect"][1], f"{where}.effect", problems), gain_db)
+    return Cue(_effect(node, where, problems))
+
+
+def _effect(node: yaml.Node, where: str, problems: Problems) -> str:
+    name = text(node, where, problems)
+    if name not in EFFECTS:
+        raise problems.fail(
+            node,
+            where,
+            f"unknown effect '{name}'{did_you_mean(name, EFFECTS)} (effects: "
+            f"{', '.join(sorted(EFFECTS))}; or {{file: sounds/x.ogg}} for a recording)",
+        )
+    return name
+
+
+def _sound_file(node: yaml.Node, where: str, scope: _Scope, problems: Problems) -> SoundFile:
+    name = text(node, where, problems)
+    try:
+        return check_file(name, scope.folder)
+    except SoundError as exc:
+        raise problems.fail(node, where, str(exc)) from None
+
+
+def _file_layer(node: yaml.Node, where: str, scope: _Scope, problems: Problems) -> Layer:
+    """A recording looped under the scene: a path, or {file: path, gain_db, lowpass_hz}."""
+    if not isinstance(node, yaml.MappingNode):
+        return Layer(FILE_LAYER, file=_sound_file(node, where, scope, problems))
+    keys = mapping(node, where, problems, required=("file",), optional=("gain_db", "lowpass_hz"))
+    file = _sound_file(keys["file"][1], f"{where}.file", scope, problems)
+    return Layer(FILE_LAYER, *_tone(keys, where, problems), file)
+
+
+def parse_soundscape(node: yaml.Node, where: str, scope: _Scope, problems: Problems) -> Soundscape:
+    """A preset name, a list of names (or recordings), a mapping name → {gain_db, lowpass_hz},
+    or a recording: {file: path, gain_db, lowpass_hz}."""
+    if _is_file(node):
+        return (_file_layer(node, where, scope, problems),)
     if isinstance(node, yaml.SequenceNode):
         items = [(n, None) for n in sequence(node, where, problems, "preset name")]
     elif isinstance(node, yaml.MappingNode):
@@ -274,6 +466,9 @@ def parse_soundscape(node: yaml.Node, where: str, problems: Problems) -> Soundsc
         items = [(node, None)]
     layers = []
     for name_node, settings in items:
+        if _is_file(name_node):
+            layers.append(_file_layer(name_node, where, scope, problems))
+            continue
         name = text(name_node, where, problems)
         if name not in PRESETS:
             problems.add(
@@ -289,10 +484,21 @@ def parse_soundscape(node: yaml.Node, where: str, problems: Problems) -> Soundsc
     return tuple(layers)
 
 
+def _is_file(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.MappingNode) and "file" in _keys(node)
+
+
 def _layer(name: str, node: yaml.Node | None, where: str, problems: Problems) -> Layer:
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
         return Layer(name)
     keys = mapping(node, where, problems, optional=("gain_db", "lowpass_hz"))
+    return Layer(name, *_tone(keys, where, problems))
+
+
+def _tone(
+    keys: dict[str, tuple[yaml.Node, yaml.Node]], where: str, problems: Problems
+) -> tuple[float, float | None]:
+    """A layer's gain_db and lowpass_hz."""
     gain_db = number(keys["gain_db"][1], f"{where}.gain_db", problems) if "gain_db" in keys else 0.0
     lowpass_hz = None
     if "lowpass_hz" in keys:
@@ -301,4 +507,4 @@ def _layer(name: str, node: yaml.Node | None, where: str, problems: Problems) ->
             problems.add(keys["lowpass_hz"][1], f"{where}.lowpass_hz", "must be 100 to 20000 Hz")
     if not -40 <= gain_db <= 12:
         problems.add(keys["gain_db"][1], f"{where}.gain_db", "must be -40 to +12 dB")
-    return Layer(name, gain_db, lowpass_hz)
+    return gain_db, lowpass_hz

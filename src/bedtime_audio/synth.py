@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from .engines import SpeechEngine, worker_engine
 from .errors import EngineError, ScriptError
 from .executors import Executor, open_executor
 from .master import block_powers, integrated_lufs
-from .model import Speech, Voice
+from .model import Break, Phonemes, Speech, Voice, Words
 from .text import normalize_text, split_sentences
 
 SPEECH_LUFS = -18.0
@@ -48,11 +49,24 @@ class Sentence:
 @dataclass(frozen=True)
 class Clip:
     voice: Voice
+    """The line's voice (its own speed; a run the markup slows says it slower)."""
     spoken: str
     """The text as the engine read it, after normalisation and the lexicon."""
     sentences: tuple[Sentence, ...]
     gain_db: float
-    """Brings the line to SPEECH_LUFS: every line, and so every voice, equally loud."""
+    """Brings the line to SPEECH_LUFS (every line, and so every voice, equally loud), plus
+    the line's own gain_db."""
+    gaps_s: tuple[float | None, ...] = ()
+    """The silence before each sentence: None for the pacing's pause between sentences, else
+    as the markup asked (a break, or two runs of one sentence joined)."""
+    lifts_db: tuple[float, ...] = ()
+    """Each sentence's gain above the line's: an emphasised run is lifted."""
+
+    def gap_s(self, index: int) -> float | None:
+        return self.gaps_s[index] if self.gaps_s else None
+
+    def lift_db(self, index: int) -> float:
+        return self.lifts_db[index] if self.lifts_db else 0.0
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,38 @@ class SpeechBank:
     """Sentences spoken for this render, and sentences found in the cache."""
 
 
-def line_jobs(plan: Plan) -> list[tuple[Speech, Voice, str]]:
-    """Each spoken line with its voice at the chapter's pace and the text to speak."""
+EMPHASIS_RATE = 0.92
+EMPHASIS_LIFT_DB = 3.0
+"""An emphasised run: a little slower and a little louder than the words around it."""
+JOIN_S = 0.08
+"""Between two runs of one sentence said differently (a slower word, say)."""
+SPEED_RANGE = (0.5, 2.0)
+"""What a voice's speed comes to, the script's direction and markup included."""
+_SENTENCE_END = re.compile(r"""[.!?…]["')\]]*\s*\Z""")
+
+
+@dataclass(frozen=True)
+class Said:
+    """One sentence to speak, and how it sits in its line."""
+
+    text: str
+    voice: Voice
+    gap_s: float | None
+    """Silence before it: None for the pacing's pause between sentences."""
+    lift_db: float
+
+
+@dataclass(frozen=True)
+class LineJob:
+    speech: Speech
+    voice: Voice
+    spoken: str
+    sentences: tuple[Said, ...]
+
+
+def line_jobs(plan: Plan) -> list[LineJob]:
+    """Each spoken line: its voice at the chapter's pace and the line's direction, and its
+    sentences as the engine will be given them."""
     chapters = plan.script.chapters
     jobs = []
     for index, chapter in enumerate(chapters):
@@ -74,9 +118,63 @@ def line_jobs(plan: Plan) -> list[tuple[Speech, Voice, str]]:
         for scene in chapter.scenes:
             for line in scene.lines:
                 if isinstance(line, Speech):
-                    voice = plan.voices[line.speaker].at_speed(pace)
-                    jobs.append((line, voice, normalize_text(line.text, plan.lexicon)))
+                    direction = line.direction
+                    voice = plan.voices[direction.voice or line.speaker]
+                    voice = voice.at_speed(_clamped(voice.speed, pace * direction.speed))
+                    said = tuple(_said(line, voice, plan))
+                    spoken = " ".join(part.text for part in said)
+                    jobs.append(LineJob(line, voice, spoken, said))
     return jobs
+
+
+def _said(speech: Speech, voice: Voice, plan: Plan) -> Iterator[Said]:
+    """The sentences of a line's runs, with the silence before each."""
+    gap: float | None = 0.0
+    for part in speech.parts:
+        if isinstance(part, Break):
+            gap = (gap or 0.0) + part.seconds
+            continue
+        rate = part.rate * (EMPHASIS_RATE if part.emphasis else 1.0)
+        run_voice = voice.at_speed(_clamped(voice.speed, rate))
+        lift = EMPHASIS_LIFT_DB if part.emphasis else 0.0
+        for number, sentence in enumerate(sentences_of(_spoken(part, plan))):
+            yield Said(sentence, run_voice, gap if number == 0 else None, lift)
+            gap = None
+        gap = None if _SENTENCE_END.search(_written(part)) else JOIN_S
+
+
+def _clamped(speed: float, factor: float) -> float:
+    return min(max(speed * factor, SPEED_RANGE[0]), SPEED_RANGE[1]) / speed
+
+
+def _spoken(words: Words, plan: Plan) -> str:
+    """A run as the engine reads it: normalised, with the lexicon, and each word given in
+    phonemes in the engine's own notation (or as written, for a notation it cannot read)."""
+    forms: dict[str, str] = {}
+    text = []
+    for piece in words.pieces:
+        if isinstance(piece, Phonemes):
+            mark = f"Phonemezq{chr(ord('a') + len(forms) % 26)}{'q' * (len(forms) // 26)}"
+            forms[mark] = _phoneme_form(piece, plan.engine)
+            text.append(f" {mark} ")
+        else:
+            text.append(piece)
+    spoken = normalize_text("".join(text), plan.lexicon)
+    for mark, form in forms.items():
+        spoken = spoken.replace(mark, form)
+    return spoken
+
+
+def _phoneme_form(piece: Phonemes, engine: str) -> str:
+    if engine == "kokoro" and piece.alphabet == "ipa":
+        return f"/{piece.ph}/"
+    if engine == "pyttsx3" and piece.alphabet == "espeak":
+        return f"[[{piece.ph}]]"
+    return piece.written
+
+
+def _written(words: Words) -> str:
+    return "".join(p.written if isinstance(p, Phonemes) else p for p in words.pieces).rstrip()
 
 
 def sentences_of(spoken: str) -> list[str]:
@@ -116,14 +214,15 @@ def start_speaking(
     cache, longest first so that the workers finish together. Each unit writes its sentence
     straight into the cache, so a crash loses at most the sentences being spoken."""
     work = [
-        (speech, voice, spoken, tuple(
-            (sentence, line_key(engine.name, engine.version, voice, sentence))
-            for sentence in sentences_of(spoken)
-        ))
-        for speech, voice, spoken in line_jobs(plan)
-        if only is None or speech in only
-    ]  # fmt: skip
-    keys = {key: (sentence, voice) for _s, voice, _t, parts in work for sentence, key in parts}
+        (job, tuple(line_key(engine.name, engine.version, s.voice, s.text) for s in job.sentences))
+        for job in line_jobs(plan)
+        if only is None or job.speech in only
+    ]
+    keys = {
+        key: (said.text, said.voice)
+        for job, line_keys in work
+        for said, key in zip(job.sentences, line_keys, strict=True)
+    }
     missing = sorted((k for k in keys if cache.read(k) is None), key=lambda k: -len(keys[k][0]))
     units = {
         executor.submit(
@@ -142,8 +241,8 @@ class Speaking:
 
     plan: Plan
     cache: AudioCache
-    work: list[tuple[Speech, Voice, str, tuple[tuple[str, str], ...]]]
-    """Each line, its voice, its text as spoken, and its sentences with their cache keys."""
+    work: list[tuple[LineJob, tuple[str, ...]]]
+    """Each line, and its sentences' cache keys."""
     units: Mapping[Future[str], str]
     """The sentences being spoken, by cache key."""
     sentences: int
@@ -162,23 +261,26 @@ class Speaking:
                         f"({self.sentences - total} cached), about {_clock(left_s)} to go"
                     )
         except LineError as exc:
-            speech = next(s for s, _v, _t, parts in self.work if exc.key in dict(parts).values())
+            speech = next(job.speech for job, keys in self.work if exc.key in keys)
             raise ScriptError(
                 self.plan.script.path, speech.line, f"{speech.speaker}: {exc}"
             ) from None
         measured = {
             key: _measured(key, load_clip(self.cache, key))
-            for _s, _v, _t, parts in self.work
-            for _sentence, key in parts
+            for _job, keys in self.work
+            for key in keys
         }
         clips = {
-            speech: Clip(
-                voice,
-                spoken,
-                tuple(measured[key][0] for _sentence, key in parts),
-                level_gain_db(np.concatenate([measured[key][1] for _sentence, key in parts])),
+            job.speech: Clip(
+                job.voice,
+                job.spoken,
+                tuple(measured[key][0] for key in keys),
+                level_gain_db(np.concatenate([measured[key][1] for key in keys]))
+                + job.speech.direction.gain_db,
+                tuple(said.gap_s for said in job.sentences),
+                tuple(said.lift_db for said in job.sentences),
             )
-            for speech, voice, spoken, parts in self.work
+            for job, keys in self.work
         }
         return SpeechBank(MappingProxyType(clips), synthesized=total, cached=self.sentences - total)
 

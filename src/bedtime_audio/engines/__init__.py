@@ -69,6 +69,8 @@ ENGINES: dict[str, Callable[[int | None], SpeechEngine]] = {
 """Engine name → factory taking the CPU threads it may use (None: all)."""
 ENGINE_CREDITS = {"pyttsx3": "eSpeak NG", "kokoro": "Kokoro"}
 """How players credit each engine's voices."""
+BLENDING_ENGINES = ("kokoro",)
+"""Engines that speak a weighted blend of their voices ('af_heart*0.6 + af_bella*0.4')."""
 
 
 def load_engine(name: str, threads: int | None = None) -> SpeechEngine:

@@ -141,7 +141,8 @@ def _tokenizer() -> Any:
 
 
 def parse_blend(voice_id: str) -> list[tuple[str, float]]:
-    """'af_bella:0.6+af_sky:0.4' → [('af_bella', 0.6), ('af_sky', 0.4)]; weight 1 if omitted."""
+    """'af_heart*0.6 + af_bella*0.4' (or 'af_heart:0.6+af_bella:0.4') →
+    [('af_heart', 0.6), ('af_bella', 0.4)]; weight 1 if omitted."""
     blend = [_weighted(part.strip(), voice_id) for part in voice_id.split("+")]
     if sum(weight for _, weight in blend) <= 0:
         raise EngineError(f"kokoro: voice '{voice_id}' has no positive weight")
@@ -149,7 +150,8 @@ def parse_blend(voice_id: str) -> list[tuple[str, float]]:
 
 
 def _weighted(part: str, voice_id: str) -> tuple[str, float]:
-    name, _, weight = part.partition(":")
+    name, _, weight = part.replace("*", ":").partition(":")
+    name, weight = name.strip(), weight.strip()
     if name not in VOICE_IDS:
         raise EngineError(
             f"kokoro: unknown voice '{name}' in '{voice_id}' (voices: {', '.join(VOICE_IDS)})"

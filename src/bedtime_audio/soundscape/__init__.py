@@ -12,7 +12,7 @@ import numpy as np
 import pyloudnorm
 
 from ..audio import Audio, equal_power
-from ..model import Soundscape
+from ..model import Layer, Soundscape
 from . import natural, synthetic
 from .noise import filtered
 
@@ -60,8 +60,13 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def layer_family(layer: Layer) -> Family:
+    """A preset's family; a producer's recording (rain, a lullaby) counts as natural rest."""
+    return "natural" if layer.file else PRESETS[layer.preset].family
+
+
 def family(soundscape: Soundscape) -> Family | Literal["mixed"]:
-    families = {PRESETS[layer.preset].family for layer in soundscape}
+    families = {layer_family(layer) for layer in soundscape}
     return families.pop() if len(families) == 1 else "mixed"
 
 
@@ -69,8 +74,8 @@ def synthetic_share(soundscape: Soundscape) -> float:
     """The synthetic family's share of the bed's power, from each layer's level."""
     powers = {name: 0.0 for name in ("synthetic", "natural")}
     for layer in soundscape:
-        preset = PRESETS[layer.preset]
-        powers[preset.family] += 10 ** ((preset.level_db + layer.gain_db) / 10)
+        level_db = 0.0 if layer.file else PRESETS[layer.preset].level_db
+        powers[layer_family(layer)] += 10 ** ((level_db + layer.gain_db) / 10)
     return powers["synthetic"] / (powers["synthetic"] + powers["natural"])
 
 
@@ -99,7 +104,7 @@ def render_bed(
         return Audio(_segments(soundscape, frames, rate_hz, seed_parts), rate_hz)
     total = np.zeros((2, frames), np.float32)
     for name, gain in arc_gains(frames, arc_db).items():
-        layers = tuple(layer for layer in soundscape if PRESETS[layer.preset].family == name)
+        layers = tuple(layer for layer in soundscape if layer_family(layer) == name)
         total += _segments(layers, frames, rate_hz, seed_parts) * gain
     return Audio(total, rate_hz)
 
@@ -117,9 +122,17 @@ def _segments(
     soundscape: Soundscape, frames: int, rate_hz: int, seed_parts: tuple[str, ...]
 ) -> np.ndarray:
     """Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
-    however long a chapter or tail runs."""
+    however long a chapter or tail runs. A recording plays on through, looped."""
+    from ..sounds import looped
+
     segment, fade = round(SEGMENT_S * rate_hz), round(SEGMENT_FADE_S * rate_hz)
     total = np.zeros((2, frames), np.float32)
+    for layer in soundscape:
+        if layer.file:
+            total += _toned(looped(layer.file, frames, rate_hz, layer.gain_db), layer, rate_hz)
+    soundscape = tuple(layer for layer in soundscape if not layer.file)
+    if not soundscape:
+        return total
     for index, start in enumerate(range(0, frames, segment)):
         length = min(segment + fade, frames - start)
         if index and length <= fade:
@@ -136,10 +149,14 @@ def _layers(
     total = np.zeros((2, frames), np.float32)
     for layer in soundscape:
         signal = render_preset(layer.preset, frames, rate_hz, seed_for(*seed_parts, layer.preset))
-        if layer.lowpass_hz is not None:
-            signal = filtered(signal, rate_hz, "lowpass", min(layer.lowpass_hz, rate_hz * 0.45))
-        total += (signal * 10 ** (layer.gain_db / 20)).astype(np.float32)
+        total += (_toned(signal, layer, rate_hz) * 10 ** (layer.gain_db / 20)).astype(np.float32)
     return total
+
+
+def _toned(signal: np.ndarray, layer: Layer, rate_hz: int) -> np.ndarray:
+    if layer.lowpass_hz is None:
+        return signal
+    return filtered(signal, rate_hz, "lowpass", min(layer.lowpass_hz, rate_hz * 0.45))
 
 
 @cache
