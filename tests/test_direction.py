@@ -185,3 +185,10 @@ def test_the_engine_is_given_words_in_its_own_phonemes(tmp_path: Path) -> None:
     jobs = line_jobs(prepare([script], DATA / "voices.yaml", engine)[0])
     assert [job.sentences[0].text for job in jobs] == ["[[r'oUS@n]] slept.", "Roshan slept."]
     assert jobs[0].speech.text == "Roshan slept."
+
+
+def test_escapes_are_read_and_a_bare_ampersand_is_kept() -> None:
+    assert parse_markup("Salt &amp; pepper, 3 &lt; 4 & more.") == (
+        "Salt & pepper, 3 < 4 & more.",
+        (Words(("Salt & pepper, 3 < 4 & more.",)),),
+    )

@@ -278,3 +278,13 @@ def test_bedtime_import_writes_a_script_that_checks_and_renders(tmp_path: Path) 
     report = json.loads((tmp_path / "output" / "night-shift" / "render.json").read_text())
     assert [c["title"] for c in report["chapters"]][1] == "Part One: The Grid"
     assert {"lull", "mara", "orin", "narrator"} == {line["speaker"] for line in report["lines"]}
+
+
+def test_a_less_than_sign_in_the_screenplay_is_said_not_read_as_a_tag(tmp_path: Path) -> None:
+    from bedtime_audio.script import parse_script
+
+    text = _import(tmp_path, "INT. ROOM - NIGHT\n\nThe sign reads 3 < 4.\n")
+    script = tmp_path / "sign.yaml"
+    script.write_text(text)
+    (speech,) = parse_script(script).speeches
+    assert speech.text == "The sign reads 3 < 4."

