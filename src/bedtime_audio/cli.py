@@ -101,6 +101,23 @@ def _user_path(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
     return value.expanduser() if isinstance(value, Path) else value
 
 
+EXISTING_FILE = click.Path(exists=True, path_type=Path, dir_okay=False)
+"""A file the command reads: it must be there."""
+
+
+def _output_option(help_text: str | None = None, required: bool = False) -> Callable[[F], F]:
+    """-o/--output: the file a command writes (~ expanded)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path, dir_okay=False),
+        callback=_user_path,
+        default=None,
+        required=required,
+        help=help_text,
+    )
+
+
 def _absolute(path: Path) -> Path:
     """A path the core writes to or hands to ffmpeg: absolute, so that no subprocess started
     in another working directory can misread it."""
@@ -364,14 +381,7 @@ def lexicon(
 @click.option("--chapter", type=int, required=True, help="Chapter number, from 1.")
 @click.option("--scene", type=int, default=None, help="Scene number within the chapter.")
 @click.option("--line", type=int, default=None, help="Line number within the scene.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    callback=_user_path,
-    default=None,
-    help="WAV file (default: output/preview/<slug>-<part>.wav).",
-)
+@_output_option("WAV file (default: output/preview/<slug>-<part>.wav).")
 @engine_option
 @click.option("--draft", is_flag=True, help="Fast draft voices (the pyttsx3 engine).")
 @voices_option
@@ -424,13 +434,7 @@ def soundscapes() -> None:
 @main.command()
 @click.argument("names", nargs=-1, required=True)
 @click.option("--seconds", type=FiniteRange(1, 3600), default=30.0, show_default=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    callback=_user_path,
-    required=True,
-)
+@_output_option(required=True)
 @handle_errors
 def soundscape(names: tuple[str, ...], seconds: float, output: Path) -> None:
     """Render preset NAMES, layered, to a WAV for auditioning (at their level in a mix)."""
@@ -451,9 +455,7 @@ def soundscape(names: tuple[str, ...], seconds: float, output: Path) -> None:
 
 
 @main.command()
-@click.argument(
-    "file", type=click.Path(exists=True, path_type=Path, dir_okay=False), callback=_user_path
-)
+@click.argument("file", type=EXISTING_FILE, callback=_user_path)
 @click.option(
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -475,7 +477,7 @@ def analyze(file: Path, plot: Path | None) -> None:
     "files",
     nargs=-1,
     required=True,
-    type=click.Path(exists=True, path_type=Path, dir_okay=False),
+    type=EXISTING_FILE,
     callback=_user_path,
 )
 @handle_errors
@@ -489,12 +491,10 @@ def listen(files: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.argument(
-    "file", type=click.Path(exists=True, path_type=Path, dir_okay=False), callback=_user_path
-)
+@click.argument("file", type=EXISTING_FILE, callback=_user_path)
 @click.option(
     "--script",
-    type=click.Path(exists=True, path_type=Path, dir_okay=False),
+    type=EXISTING_FILE,
     callback=_user_path,
     default=None,
     help="The scene script to hold the audio to (default: the one render.json names).",
@@ -521,17 +521,8 @@ def proof(file: Path, script: Path | None, threshold: float | None) -> None:
 
 
 @main.command("import")
-@click.argument(
-    "screenplay", type=click.Path(exists=True, path_type=Path, dir_okay=False), callback=_user_path
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    callback=_user_path,
-    default=None,
-    help="Write the scene script here (never over an existing file); default: print it.",
-)
+@click.argument("screenplay", type=EXISTING_FILE, callback=_user_path)
+@_output_option("Write the scene script here (never over an existing file); default: print it.")
 @handle_errors
 def import_screenplay(screenplay: Path, output: Path | None) -> None:
     """Turn a Fountain screenplay into a scene script: sections become chapters, scene

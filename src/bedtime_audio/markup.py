@@ -34,7 +34,8 @@ _PAUSE = re.compile(r"\[pause:([^\]]*)\]")
 _BARE_AMPERSAND = re.compile(r"&(?!(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);)")
 _TIME = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)\s*\Z")
 
-Said = tuple[Words | Break, ...]
+Performance = tuple[Words | Break, ...]
+"""A line as the voice says it: runs of words, and the pauses between."""
 
 
 class MarkupError(BedtimeError):
@@ -46,7 +47,7 @@ def has_markup(text: str) -> bool:
     return "<" in text or "&" in text or "[pause:" in text
 
 
-def parse_markup(text: str) -> tuple[str, Said]:
+def parse_markup(text: str) -> tuple[str, Performance]:
     """The line as the transcript shows it, and as the voice says it."""
     xml = _PAUSE.sub(_break_tag, _BARE_AMPERSAND.sub("&amp;", text))
     try:

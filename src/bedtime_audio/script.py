@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 import yaml
 
-from .markup import MarkupError, Said, has_markup, parse_markup
+from .markup import MarkupError, Performance, has_markup, parse_markup
 from .model import (
     FILE_LAYER,
     Chapter,
@@ -307,7 +307,7 @@ def _line(node: yaml.Node, where: str, scope: _Scope, problems: Problems) -> Lin
                 f"unknown speaker '{key}'{hint} (cast: {', '.join(sorted(scope.cast))})",
             )
         written = text(value_node, where, problems)
-        parts: Said = ()
+        parts: Performance = ()
         if has_markup(written):
             try:
                 written, parts = parse_markup(written)

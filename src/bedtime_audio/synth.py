@@ -14,7 +14,7 @@ import numpy as np
 
 from .audio import Audio
 from .cache import AudioCache, line_key
-from .casting import Plan
+from .casting import SPEED_RANGE, Plan
 from .engines import SpeechEngine, worker_engine
 from .errors import EngineError, ScriptError
 from .executors import Executor, open_executor
@@ -84,8 +84,6 @@ EMPHASIS_LIFT_DB = 3.0
 """An emphasised run: a little slower and a little louder than the words around it."""
 JOIN_S = 0.08
 """Between two runs of one sentence said differently (a slower word, say)."""
-SPEED_RANGE = (0.5, 2.0)
-"""What a voice's speed comes to, the script's direction and markup included."""
 _SENTENCE_END = re.compile(r"""[.!?…]["')\]]*\s*\Z""")
 
 
@@ -144,6 +142,8 @@ def _said(speech: Speech, voice: Voice, plan: Plan) -> Iterator[Said]:
 
 
 def _clamped(speed: float, factor: float) -> float:
+    """The factor that takes `speed` as far towards speed × factor as a voice may go: the
+    script's direction and markup together stay within voices.yaml's SPEED_RANGE."""
     return min(max(speed * factor, SPEED_RANGE[0]), SPEED_RANGE[1]) / speed
 
 
@@ -154,7 +154,8 @@ def _spoken(words: Words, plan: Plan) -> str:
     text = []
     for piece in words.pieces:
         if isinstance(piece, Phonemes):
-            mark = f"Phonemezq{chr(ord('a') + len(forms) % 26)}{'q' * (len(forms) // 26)}"
+            # a word no normalisation touches, none the start of another
+            mark = "Phonemezq" + "".join(chr(ord("a") + int(d)) for d in str(len(forms))) + "x"
             forms[mark] = _phoneme_form(piece, plan.engine)
             text.append(f" {mark} ")
         else:
