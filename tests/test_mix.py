@@ -173,7 +173,7 @@ def test_chapter_audio_runs_a_handoff_past_its_end(tmp_path: Path) -> None:
 def test_tail_pieces_overlap_add_into_one_steady_fading_tail(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(mix, "TAIL_PIECE_FRAMES", 861 * GRID_FRAMES)  # 20 s pieces
+    monkeypatch.setattr(mix, "TAIL_PIECE_FRAMES", 96 * GRID_FRAMES)  # 20 s pieces
     pieces = mix.tail_pieces(RAIN, 125.0)
     assert [round(p.length_s) for p in pieces] == [20, 20, 20, 20, 20, 25]
     assert [p.handoff_s for p in pieces] == [HANDOFF_S] * 5 + [0.0]

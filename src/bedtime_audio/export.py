@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
@@ -38,17 +38,15 @@ from .cover import cover, write_covers
 from .errors import DependencyError, ExportError
 from .executors import FINISHING, Executor
 from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
-from .measure import PEAK_STEP_DB, measure_all
-from .mix import CHANNELS, GRID_FRAMES, RATE_HZ, Placed
+from .measure import Levels, Measured, decode, levels, measure_file
+from .mix import CHANNELS, RATE_HZ, Placed
 from .page import library_page, story_page
-from .tags import tag_m4b, tag_opus
+from .tags import set_mp3_gapless, tag_m4b, tag_opus
 from .workdir import DIE_WITH_PARENT, working_folder
 
 _EMIT_FRAMES = 1 << 16
 _QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
 _RAW_INPUT = ("-f", "f32le", "-ar", str(RATE_HZ), "-ac", str(CHANNELS), "-i", "pipe:0")
-_AAC = ("-c:a", "aac", "-b:a", "128k", "-f", "adts")
-_MP3 = ("-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3")
 _FLAC = ("-c:a", "flac", "-f", "flac")
 _OPUS = ("-c:a", "libopus", "-b:a", "96k", "-ar", "48000", "-f", "ogg")
 _CONTAINERS = {
@@ -61,13 +59,51 @@ _CONTAINERS = {
 FORMATS = tuple(_CONTAINERS)
 STEMS = ("voice", "bed")
 
-_AAC_FRAME = GRID_FRAMES
-"""Samples per AAC frame; chapters start on this grid."""
-_PRE_ROLL = 512 * _AAC_FRAME
-"""Audio encoded before each stretch of the M4B and thrown away: a fresh AAC encoder takes a
-few seconds for its rate control to settle where one long encode would be."""
-_POST_ROLL = 8 * _AAC_FRAME
-"""Audio encoded after it: the last kept frame's window and the encoder's look-ahead."""
+
+@dataclass(frozen=True)
+class _Codec:
+    """A lossy format the story is spliced in from stretches encoded on their own."""
+
+    name: str
+    """ffmpeg's name for a stream of its bare frames."""
+    args: tuple[str, ...]
+    frame: int
+    """Samples per frame."""
+    priming: int
+    """Frames an encoder writes before the one that starts its input."""
+    delay: int
+    """Samples a decoder gives before the input's first, decoding from an encode's frame 0."""
+
+    @property
+    def pre_roll(self) -> int:
+        """Audio encoded before each stretch and thrown away: a fresh encoder takes a few
+        seconds for its rate control to settle where one long encode would be."""
+        return 512 * self.frame
+
+    @property
+    def post_roll(self) -> int:
+        """Audio encoded after it: the last kept frame's window and the encoder's look-ahead."""
+        return 8 * self.frame
+
+
+_AAC = _Codec("aac", ("-c:a", "aac", "-b:a", "128k", "-f", "adts"), 1024, 1, 1024)
+"""For the M4B."""
+_LAME_DELAY = 576
+"""Samples LAME puts before the input; with the decoder's own 529, the MP3's LAME tag tells a
+player to skip them."""
+_MP3 = _Codec(
+    "mp3",
+    ("-c:a", "libmp3lame", "-q:a", "2", "-reservoir", "0", "-write_xing", "0", "-f", "mp3"),
+    1152,
+    0,
+    _LAME_DELAY + 529,
+)
+"""Without the bit reservoir every frame carries its own bits, so frames of different encodes
+can follow one another."""
+_CODECS = {"m4b": _AAC, "mp3": _MP3}
+_WARM_FRAMES = 8
+"""Frames decoded before a stretch's first kept one when it is measured: the decoder's overlap
+and the K-weighting settle on them."""
 _PEAK_ROUNDS = 4
 """Times a story is encoded at most while sections' encoded peaks pass PEAK_LIMIT_DBTP."""
 _PEAK_MARGIN_DB = 0.5
@@ -121,8 +157,6 @@ class Mastered:
     tracks: Mapping[str, Audio]
     """"mix", and with stems "voice" and "bed" (at the master's gain and its limiter's, so
     they add up to the mix)."""
-    loudness_lufs: float
-    """Of the mix."""
 
 
 def require_ffmpeg() -> str:
@@ -194,18 +228,16 @@ def export(
     folder.mkdir(parents=True, exist_ok=True)
     encoder = encoder_id(ffmpeg)
     names = outputs.encoded(story.slug)
-    spans = _spans(sections)
     with working_folder(folder, story.slug) as tmp:
         for _round in range(_PEAK_ROUNDS):
             mix(sections)
-            written = _encode(
+            written, measured = _encode(
                 ffmpeg, encoder, tmp, sections, story, chapters, encoded, executor, outputs
             )
-            measured = measure_all(ffmpeg, [tmp / name for name in names], spans)
             over = {
                 index: peak - PEAK_LIMIT_DBTP
                 for index in range(len(sections))
-                if (peak := max(m.span_peaks_dbtp[index] for m in measured) + PEAK_STEP_DB / 2)
+                if (peak := max(m.span_peaks_dbtp[index] for m in measured.values()))
                 > PEAK_LIMIT_DBTP
             }
             if not over:
@@ -215,8 +247,8 @@ def export(
                 for index, section in enumerate(sections)
             ]
         _publish(tmp, story, written)
-        files = dict(zip(names, measured, strict=True))
-        report = render_report(story, written, {name: m.figures() for name, m in files.items()})
+        figures = {name: measured[name].figures() for name in names}
+        report = render_report(story, written, figures)
         report["inputs"] = inputs
         (tmp / "render.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         page = story_page(report, outputs.names(story.slug))
@@ -263,17 +295,15 @@ def section_keys(section: Section, stems: bool) -> dict[str, str]:
 def mastered(chapters: AudioCache, section: Section, stems: bool = False) -> Mastered:
     """A section's mastered audio from the chapter cache, where `mix` put it."""
     tracks = {}
-    meta: dict[str, Any] = {}
     for name, key in section_keys(section, stems).items():
-        entry = chapters.entry(key)
-        if entry is None:
+        audio = chapters.get(key)
+        if audio is None:
             raise ExportError(
                 f"'{section.title}' is missing from the chapter cache at {chapters.root} "
                 "(removed, or damaged and removed, while the story was encoded); render again"
             )
-        tracks[name] = entry.audio
-        meta |= entry.meta
-    return Mastered(tracks, meta["loudness_lufs"])
+        tracks[name] = audio
+    return Mastered(tracks)
 
 
 def _encode(
@@ -286,47 +316,73 @@ def _encode(
     encoded: Store,
     executor: Executor,
     outputs: Outputs,
-) -> list[Written]:
-    """The MP3 (the Opus, and the stems as FLAC) encode the whole stream, here; the M4B is
-    spliced from stretches of AAC, one per section (a short one joins the stretch before it),
-    each encoded by a unit of its own and kept in `encoded`, so a re-render encodes only the
-    stretches that hear a changed section. Sections are read one at a time and overlap-added
-    into one stream."""
-    stretches = _stretches(sections, encoder)
+) -> tuple[list[Written], dict[str, Measured]]:
+    """The M4B and the MP3 are spliced from stretches, one per section and format (a short
+    one joins the stretch before it), each encoded and measured by a unit of its own and kept
+    in `encoded`, so a re-render encodes only the stretches that hear a changed section. The
+    Opus and the stems encode the whole stream, here, sections read one at a time and
+    overlap-added. Returns the chapters as placed and what each file measured, with the true
+    peak of each section."""
     offsets = _offsets(sections)
+    spans = _spans(sections)
+    stretches = {ext: _stretches(sections, codec, encoder) for ext, codec in _CODECS.items()}
 
-    def encode(stretch: _Stretch) -> Future[str]:
+    def encode(ext: str, stretch: _Stretch) -> Future[str]:
         heard = _heard(sections, offsets, stretch)
         return executor.submit(
             encode_stretch,
-            *(encoder, stretch, *heard, chapters.root, encoded.root),
+            *(encoder, _CODECS[ext], stretch, *heard, chapters.root, encoded.root),
             priority=FINISHING,
         )
 
-    units = [encode(stretch) for stretch in stretches if not encoded.holds(stretch.key)]
-    with _Encoders(ffmpeg, tmp, story.slug) as encoders:
-        sinks = {"mix": [_Sink(encoders.start("audio.mp3", _MP3))]}
-        if outputs.opus:
-            sinks["mix"].append(_Sink(encoders.start(f"{story.slug}.opus", _OPUS)))
-        for stem in STEMS if outputs.stems else ():
-            sinks[stem] = [_Sink(encoders.start(f"{story.slug}.{stem}.flac", _FLAC))]
-        loudness = _stream(sections, lambda s: mastered(chapters, s, outputs.stems), sinks)
+    units = [
+        encode(ext, stretch)
+        for ext, theirs in stretches.items()
+        for stretch in theirs
+        if not encoded.holds(stretch.key)
+    ]
+    whole = [f"{story.slug}.opus"] if outputs.opus else []
+    if outputs.opus or outputs.stems:
+        with _Encoders(ffmpeg, tmp, story.slug) as encoders:
+            sinks = {"mix": [_Sink(encoders.start(name, _OPUS)) for name in whole]}
+            for stem in STEMS if outputs.stems else ():
+                whole.append(f"{story.slug}.{stem}.flac")
+                sinks[stem] = [_Sink(encoders.start(whole[-1], _FLAC))]
+            _stream(sections, lambda s: mastered(chapters, s, outputs.stems), sinks)
     for unit in units:
         unit.result()
-    with open(tmp / "audio.aac", "wb") as spliced:  # a stretch at a time: hours of tail are long
-        for stretch in stretches:
-            found = encoded.read(stretch.key)
-            if found is None:  # damaged since it was written, and so removed: encode it again
-                encode(stretch).result()
-                found = encoded.read(stretch.key)
-            if found is None:
-                raise ExportError(
-                    f"the encoded stretch {stretch.key[:12]} vanished from {encoded.root}"
-                )
-            spliced.write(found[1])
-    written = _placed(sections, loudness)
-    _write_metadata(ffmpeg, tmp, story, written, outputs)
-    return written
+    heard = {}
+    for ext, theirs in stretches.items():
+        with open(tmp / f"audio.{_CODECS[ext].name}", "wb") as spliced:  # hours of tail are long
+            parts = []
+            for stretch in theirs:
+                found = _read_stretch(encoded, stretch)
+                if found is None:  # damaged since it was written, and so removed: encode again
+                    encode(ext, stretch).result()
+                    found = _read_stretch(encoded, stretch)
+                if found is None:
+                    raise ExportError(
+                        f"the encoded stretch {stretch.key[:12]} vanished from {encoded.root}"
+                    )
+                spliced.write(found[0])
+                parts.append(found[1])
+        heard[f"{story.slug}.{ext}"] = Levels.joined(parts)
+    total = offsets[-1]
+    measured = {name: found.measured(total, spans) for name, found in heard.items()}
+    measured |= {name: measure_file(ffmpeg, tmp / name, spans) for name in whole}
+    written = _placed(sections, heard[f"{story.slug}.m4b"], total)
+    _write_metadata(ffmpeg, tmp, story, written, outputs, total)
+    return written, measured
+
+
+def _read_stretch(encoded: Store, stretch: _Stretch) -> tuple[memoryview, Levels] | None:
+    """A stretch's kept frames, and its levels in the story."""
+    found = encoded.read(stretch.key)
+    if found is None:
+        return None
+    meta, data = found
+    size = meta["frames_bytes"]
+    return data[:size], Levels.from_bytes(meta["first_hop"], data[size:])
 
 
 def _heard(
@@ -343,15 +399,16 @@ def _heard(
 
 def encode_stretch(
     encoder: str,
+    codec: _Codec,
     stretch: _Stretch,
     heard: Sequence[Section],
     offset: int,
     chapters_root: Path,
     encoded_root: Path,
 ) -> str:
-    """The unit of encoding: one stretch of the story to AAC, from the chapter cache into the
-    encoded store. `heard` are the sections it overlaps, the first starting at story frame
-    `offset`."""
+    """The unit of encoding: one stretch of the story, from the chapter cache into the encoded
+    store, with its levels as a player decodes its frames. `heard` are the sections it
+    overlaps, the first starting at story frame `offset`."""
     ffmpeg = require_ffmpeg()
     if encoder_id(ffmpeg) != encoder:
         raise ExportError(
@@ -361,10 +418,20 @@ def encode_stretch(
     chapters = AudioCache(chapters_root)
     with tempfile.TemporaryDirectory(prefix="bedtime-stretch-") as folder:
         tmp = Path(folder)
+        name = f"stretch.{codec.name}"
         with _Encoders(ffmpeg, tmp, stretch.key[:12]) as encoders:
-            sink = _Sink(encoders.start("stretch.aac", _AAC), stretch.start, stretch.end)
+            sink = _Sink(encoders.start(name, codec.args), stretch.start, stretch.end)
             _stream(heard, lambda s: mastered(chapters, s), {"mix": [sink]}, offset)
-        Store(encoded_root).write(stretch.key, stretch.kept((tmp / "stretch.aac").read_bytes()))
+        frames = _frames(ffmpeg, tmp / name)
+        kept = stretch.kept(frames)
+        first = max(0, stretch.skip - _WARM_FRAMES)
+        last = len(frames) if stretch.count is None else stretch.skip + stretch.count
+        (tmp / "heard").write_bytes(b"".join(frames[first : last + _WARM_FRAMES]))
+        story_frame = stretch.start + first * codec.frame - codec.delay
+        pieces = decode(ffmpeg, tmp / "heard", codec.name)
+        found = levels(pieces, story_frame, stretch.lo, stretch.hi)
+    meta = {"frames_bytes": len(kept), "first_hop": found.first_hop}
+    Store(encoded_root).write(stretch.key, kept, *found.to_bytes(), meta=meta)
     return stretch.key
 
 
@@ -385,27 +452,30 @@ def _offsets(sections: Sequence[Section]) -> list[int]:
 
 @dataclass(frozen=True)
 class _Stretch:
-    """A stretch of the story, encoded to AAC on its own: the encoder hears story frames
-    [start, end) and its frames from `skip` on (`count` of them, or all) are spliced in."""
+    """A stretch of the story, encoded on its own: the encoder hears story frames [start, end)
+    and its frames from `skip` on (`count` of them, or all) are spliced in, standing for story
+    frames [lo, hi)."""
 
     key: str
     start: int
     end: int
     skip: int
     count: int | None
+    lo: int
+    hi: int
 
-    def kept(self, adts: bytes) -> bytes:
-        frames = _adts_frames(adts)[self.skip :]
+    def kept(self, frames: list[bytes]) -> bytes:
+        kept = frames[self.skip :]
         if self.count is not None:
-            if len(frames) < self.count:
-                raise ExportError(f"the AAC encoder gave too few frames for {self.key}")
-            frames = frames[: self.count]
-        return b"".join(frames)
+            if len(kept) < self.count:
+                raise ExportError(f"the encoder gave too few frames for {self.key}")
+            kept = kept[: self.count]
+        return b"".join(kept)
 
 
-def _stretches(sections: Sequence[Section], encoder: str) -> list[_Stretch]:
+def _stretches(sections: Sequence[Section], codec: _Codec, encoder: str) -> list[_Stretch]:
     """One stretch per section, its encoder starting just after the crossfade into it and its
-    kept frames _PRE_ROLL later, so each depends on its own section and the next one's start.
+    kept frames a pre-roll later, so each depends on its own section and the next one's start.
 
     Decoded, the spliced frames overlap-add like those of one long encode: each frame was
     made from the same samples, by an encoder settled on the audio before it."""
@@ -413,49 +483,51 @@ def _stretches(sections: Sequence[Section], encoder: str) -> list[_Stretch]:
     total = offsets[-1]
     cuts = [0]
     for index in range(1, len(sections)):
-        settled = offsets[index] + sections[index - 1].handoff_frames + _PRE_ROLL
-        cut = -(-settled // _AAC_FRAME) * _AAC_FRAME
-        if cut > cuts[-1] and cut + _POST_ROLL + _AAC_FRAME < total:
+        settled = offsets[index] + sections[index - 1].handoff_frames + codec.pre_roll
+        cut = -(-settled // codec.frame) * codec.frame
+        if cut > cuts[-1] and cut + codec.post_roll + codec.frame < total:
             cuts.append(cut)
     cuts.append(total)
     stretches = []
     for lo, hi in itertools.pairwise(cuts):
         last = hi == total
-        start = max(0, lo - _PRE_ROLL)
-        end = total if last else hi + _POST_ROLL
-        skip = 0 if lo == 0 else (lo - start) // _AAC_FRAME + 1  # frame 0 is the priming
-        count = None if last else (hi - lo) // _AAC_FRAME + (1 if lo == 0 else 0)
+        start = max(0, lo - codec.pre_roll)
+        end = total if last else hi + codec.post_roll
+        first = lo == 0  # keeps the priming
+        skip = 0 if first else (lo - start) // codec.frame + codec.priming
+        count = None if last else (hi - lo) // codec.frame + (codec.priming if first else 0)
         heard = [
             (section.audio_key, offset - start)
             for section, offset in zip(sections, offsets[:-1], strict=True)
             if offset < end and offset + section.frames > start
         ]
-        key = _digest([encoder, end - start, skip, count, heard])
-        stretches.append(_Stretch(key, start, end, skip, count))
+        key = _digest([encoder, codec.args, end - start, skip, count, heard])
+        stretches.append(_Stretch(key, start, end, skip, count, lo, hi))
     return stretches
 
 
-def _adts_frames(data: bytes) -> list[bytes]:
-    """Split an ADTS stream into its frames (each carries its own length)."""
+def _frames(ffmpeg: str, path: Path) -> list[bytes]:
+    """An encoded stream's frames, as ffmpeg's demuxer finds them."""
+    ffprobe = str(Path(ffmpeg).with_name("ffprobe"))
+    entries = ("-show_entries", "packet=pos,size", "-of", "compact=p=0:nk=1")
+    result = subprocess.run(
+        [ffprobe, "-v", "error", *entries, str(path)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise ExportError(f"ffprobe could not read the encoded stretch: {result.stderr.strip()}")
+    data = path.read_bytes()
     frames = []
-    at = 0
-    while at < len(data):
-        header = data[at : at + 7]
-        if len(header) < 7 or header[0] != 0xFF or header[1] & 0xF0 != 0xF0:
-            raise ExportError("the AAC encoder wrote something that is not ADTS")
-        length = (header[3] & 0x03) << 11 | header[4] << 3 | header[5] >> 5
-        if length < len(header):
-            raise ExportError("the AAC encoder wrote a damaged ADTS frame")
-        frames.append(data[at : at + length])
-        at += length
+    for line in result.stdout.split():
+        size, pos = map(int, line.split("|"))
+        frames.append(data[pos : pos + size])
     return frames
 
 
 @functools.cache
 def encoder_id(ffmpeg: str) -> str:
-    """ffmpeg's version and the AAC settings: what decides the encoded frames."""
+    """ffmpeg's version: with a codec's settings, what decides the encoded frames."""
     version = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True).stdout
-    return f"{version.splitlines()[0] if version else ffmpeg} {' '.join(_AAC)}"
+    return version.splitlines()[0] if version else ffmpeg
 
 
 def _digest(parts: list[object]) -> str:
@@ -548,70 +620,66 @@ def _stream(
     load: Callable[[Section], Mastered],
     sinks: Mapping[str, list[_Sink]],
     position: int = 0,
-) -> list[float]:
+) -> None:
     """Load each section in turn and overlap-add it into every track, the first section at
-    story frame `position`; returns the sections' loudness."""
+    story frame `position`."""
     tracks = {name: _Track(track_sinks, position) for name, track_sinks in sinks.items()}
-    loudness = []
     for section in sections:
         mastered = load(section)
         for name, track in tracks.items():
             audio = mastered.tracks[name]
             assert audio.frames == section.frames, f"{section.title}: {audio.frames} frames"
             track.add(audio.samples, section.handoff_frames)
-        loudness.append(mastered.loudness_lufs)
     for track in tracks.values():
         track.finish()
-    return loudness
 
 
-def _placed(sections: Sequence[Section], loudness: list[float]) -> list[Written]:
-    """Each chapter in story time (a section that continues one extends it); the last one's bed
-    fades out past its end."""
+def _placed(sections: Sequence[Section], levels: Levels, frames: int) -> list[Written]:
+    """Each chapter in story time (a section that continues one extends it), its loudness
+    from the story's `levels`; the last one's bed fades out past its end."""
     written: list[Written] = []
     start_s = 0.0
-    for section, lufs in zip(sections, loudness, strict=True):
+    for section in sections:
         end_s = start_s + section.length_s
         lines = tuple((placed, start_s) for placed in section.lines)
-        part = Written(section.title, start_s, end_s, lines, lufs, section.synthetic_share)
+        part = Written(section.title, start_s, end_s, lines, math.nan, section.synthetic_share)
         written.append(_joined(written.pop(), part) if section.continues else part)
         start_s = end_s
     last = written[-1]
     written[-1] = dataclasses.replace(last, end_s=last.end_s + sections[-1].handoff_s)
-    return written
+    heard = levels.measured(frames, [(part.start_s, part.end_s) for part in written])
+    return [
+        dataclasses.replace(part, loudness_lufs=lufs)
+        for part, lufs in zip(written, heard.span_lufs, strict=True)
+    ]
 
 
 def _joined(chapter: Written, more: Written) -> Written:
-    """One chapter of two consecutive parts; loudness and share averaged by power and time."""
-    lengths = np.array([chapter.end_s - chapter.start_s, more.end_s - more.start_s])
-    powers = 10 ** (np.array([chapter.loudness_lufs, more.loudness_lufs]) / 10)
-    return Written(
-        chapter.title,
-        chapter.start_s,
-        more.end_s,
-        chapter.lines + more.lines,
-        float(10 * np.log10(np.average(powers, weights=lengths))),
-        float(np.average([chapter.synthetic_share, more.synthetic_share], weights=lengths)),
+    """One chapter of two consecutive parts, their synthetic shares averaged by time."""
+    lengths = [chapter.end_s - chapter.start_s, more.end_s - more.start_s]
+    share = np.average([chapter.synthetic_share, more.synthetic_share], weights=lengths)
+    return dataclasses.replace(
+        chapter, end_s=more.end_s, lines=chapter.lines + more.lines, synthetic_share=float(share)
     )
 
 
 def _write_metadata(
-    ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written], outputs: Outputs
+    ffmpeg: str, tmp: Path, story: StoryInfo, written: list[Written], outputs: Outputs, frames: int
 ) -> None:
     """Put the encoded audio in its container with chapters, tags and the cover (no
     re-encoding). The spliced AAC starts with the encoder's priming frame: the M4B's edit list
-    skips it."""
+    skips it. The MP3's LAME tag says how much to skip at each end."""
     meta = tmp / "chapters.txt"
     meta.write_text(ffmetadata(story, written), encoding="utf-8")
     shares = [part.synthetic_share for part in written]
     jpeg = write_covers(cover(story.title, story.author, shares), tmp)
     tags = ("-i", meta)  # input 1
     copy = ("-map", "0:a", "-map_metadata", "1", "-map_chapters", "1", "-c", "copy")
-    aac = ("-itsoffset", f"-{_AAC_FRAME / RATE_HZ:.6f}", "-f", "aac", "-i", tmp / "audio.aac")
+    aac = ("-itsoffset", f"-{_AAC.frame / RATE_HZ:.6f}", "-f", "aac", "-i", tmp / "audio.aac")
     commands = {
         "m4b": (*aac, *tags, *copy),  # its cover is mutagen's to write
         "mp3": (
-            *("-i", tmp / "audio.mp3", *tags, "-i", tmp / "cover.jpg", *copy),
+            *("-f", "mp3", "-i", tmp / "audio.mp3", *tags, "-i", tmp / "cover.jpg", *copy),
             *("-map", "2:v", "-metadata:s:v", "comment=Cover (front)"),
         ),
     }
@@ -621,6 +689,7 @@ def _write_metadata(
         result = subprocess.run(list(map(str, command)), capture_output=True, text=True)
         if result.returncode != 0:
             raise ExportError(f"ffmpeg could not tag {path.name}: {result.stderr.strip()}")
+    set_mp3_gapless(tmp / f"{story.slug}.mp3", _LAME_DELAY, frames)
     tag_m4b(tmp / f"{story.slug}.m4b", story, jpeg)
     if outputs.opus:
         tag_opus(tmp / f"{story.slug}.opus", story, written, jpeg)

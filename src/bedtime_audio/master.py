@@ -31,29 +31,48 @@ def block_powers(audio: Audio) -> np.ndarray:
     """K-weighted mean-square power of each gating block, summed over the channels.
 
     pyloudnorm measures one buffer at once; keeping the blocks lets a whole story be measured
-    chapter by chapter, and filtering in chunks (pyloudnorm's own K-weighting coefficients,
-    state carried across) keeps memory small however long the chapter."""
+    chapter by chapter, and filtering in chunks keeps memory small however long the chapter."""
     hop = round(_STEP_S * audio.rate_hz)
     per_block = round(_BLOCK_S / _STEP_S)
-    stages = [
-        (st.b * st.passband_gain, st.a) for st in pyloudnorm.Meter(audio.rate_hz)._filters.values()
-    ]
-    states = [[lfilter_zi(b, a) * 0.0 for _ in range(audio.channels)] for b, a in stages]
     hops = []
+    states = None
     chunk = hop * 256
     usable = audio.frames - audio.frames % hop
     for start in range(0, usable, chunk):
-        energy = np.zeros(min(chunk, usable - start))
-        for channel in range(audio.channels):
-            signal = audio.samples[channel, start : start + energy.size].astype(np.float64)
-            for stage, (b, a) in enumerate(stages):
-                signal, states[stage][channel] = lfilter(b, a, signal, zi=states[stage][channel])
-            energy += np.square(signal)
+        part = audio.samples[:, start : min(start + chunk, usable)]
+        energy, states = k_weighted_energy(part, states, audio.rate_hz)
         hops.append(energy.reshape(-1, hop).sum(axis=1))
     if not hops or sum(h.size for h in hops) < per_block:
         return np.zeros(0)
     sums = np.convolve(np.concatenate(hops), np.ones(per_block), mode="valid")
     return sums / (hop * per_block)
+
+
+FilterStates = list[list[np.ndarray]]
+
+
+@functools.cache
+def _k_weighting(rate_hz: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """BS.1770's K-weighting as pyloudnorm builds it: a high shelf, then a high-pass."""
+    filters = pyloudnorm.Meter(rate_hz)._filters.values()
+    return tuple((stage.b * stage.passband_gain, stage.a) for stage in filters)
+
+
+def k_weighted_energy(
+    samples: np.ndarray, states: FilterStates | None = None, rate_hz: int = 44100
+) -> tuple[np.ndarray, FilterStates]:
+    """Per frame of (channels, frames) samples, the sum over the channels of the squared
+    K-weighted signal; and the filters' states, to carry on with the samples that follow."""
+    stages = _k_weighting(rate_hz)
+    if states is None:
+        states = [[lfilter_zi(b, a) * 0.0 for _ in samples] for b, a in stages]
+    energy = np.zeros(samples.shape[1])
+    for channel, signal in enumerate(samples):
+        signal = signal.astype(np.float64)
+        for stage, (b, a) in enumerate(stages):
+            signal, states[stage][channel] = lfilter(b, a, signal, zi=states[stage][channel])
+        energy += np.square(signal)
+    return energy, states
 
 
 def integrated_lufs(powers: np.ndarray) -> float:

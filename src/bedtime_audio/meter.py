@@ -6,8 +6,6 @@ the audio itself is read ten seconds at a time."""
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,22 +13,14 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import spectrogram
 
-from .audio import Audio
-from .errors import BedtimeError
 from .export import require_ffmpeg
-from .master import block_powers, integrated_lufs, true_peak_envelope
+from .master import integrated_lufs
+from .measure import HOP_FRAMES, RATE_HZ, levels, window_powers
+from .measure import decode as decode_file
 
-RATE_HZ = 44100
 HOP_S = 0.1
 """BS.1770's block step: 400 ms blocks start every hop."""
-HOP_FRAMES = round(HOP_S * RATE_HZ)
-PIECE_FRAMES = 100 * HOP_FRAMES
-"""Decoded and measured at once: ten seconds."""
-_PREROLL_HOPS = 10
-"""Audio carried into the next piece so its K-weighting and oversampling have settled."""
 _BLOCK_HOPS = 4
-_FRAME_BYTES = 8
-"""Two channels of little-endian float32."""
 
 
 def _lufs(power: np.ndarray | float) -> np.ndarray:
@@ -110,46 +100,26 @@ class Hops:
 
 def decode(path: Path) -> Iterator[np.ndarray]:
     """The file as float32 (2, frames) pieces of PIECE_FRAMES; a last partial hop is dropped."""
-    args = [*"-nostdin -v error -i".split(), str(path), *f"-f f32le -ac 2 -ar {RATE_HZ} -".split()]
-    with (
-        tempfile.TemporaryFile() as log,
-        subprocess.Popen([require_ffmpeg(), *args], stdout=subprocess.PIPE, stderr=log) as ffmpeg,
-    ):
-        assert ffmpeg.stdout is not None
-        while data := ffmpeg.stdout.read(PIECE_FRAMES * _FRAME_BYTES):
-            frames = len(data) // _FRAME_BYTES // HOP_FRAMES * HOP_FRAMES
-            if frames:
-                yield np.frombuffer(data[: frames * _FRAME_BYTES], "<f4").reshape(-1, 2).T
-        if ffmpeg.wait() != 0:
-            log.seek(0)
-            message = log.read().decode(errors="replace").strip()
-            raise BedtimeError(f"{path}: ffmpeg could not decode it: {message}")
+    for piece in decode_file(require_ffmpeg(), path):
+        frames = piece.shape[1] // HOP_FRAMES * HOP_FRAMES
+        if frames:
+            yield piece[:, :frames]
 
 
 def measure(pieces: Iterable[np.ndarray]) -> Hops:
-    """Measure consecutive (channels, frames) pieces, each a whole number of hops, as one.
+    """Measure consecutive (channels, frames) pieces, each a whole number of hops, as one: the
+    loudness and true peaks as the encoded files are measured, and each hop's spectrum."""
+    spectra: list[tuple[np.ndarray, np.ndarray]] = []
 
-    Each piece is measured after the last second of the one before, so the blocks and true
-    peaks that straddle a seam come out as they would from the whole buffer."""
-    parts: list[tuple[np.ndarray, ...]] = []
-    carry: np.ndarray | None = None
-    for piece in pieces:
-        joined = piece if carry is None else np.concatenate([carry, piece], axis=1)
-        skip = 0 if carry is None else carry.shape[1] // HOP_FRAMES
-        parts.append(_measure_piece(Audio(joined, RATE_HZ), skip))
-        carry = joined[:, -_PREROLL_HOPS * HOP_FRAMES :]
-    if not parts:
-        return Hops(*(np.zeros(0) for _ in range(4)))
-    blocks, peaks, power, moment = (list(column) for column in zip(*parts, strict=True))
-    peaks = [p[:-1] for p in peaks] + [peaks[-1][-1:]]  # a piece's last hop lacks what follows
-    return Hops(*(np.concatenate(column) for column in (blocks, peaks, power, moment)))
+    def spectral(pieces: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for piece in pieces:
+            freqs_hz, _, sxx = spectrogram(
+                piece, RATE_HZ, "hann", HOP_FRAMES, 0, scaling="spectrum"
+            )
+            summed = sxx.astype(np.float64).sum(axis=0)
+            spectra.append((summed.sum(axis=0), (summed * freqs_hz[:, None]).sum(axis=0)))
+            yield piece
 
-
-def _measure_piece(audio: Audio, skip: int) -> tuple[np.ndarray, ...]:
-    """New blocks and spectra after `skip` hops of pre-roll; peaks from one hop earlier."""
-    blocks = block_powers(audio)[max(skip - _BLOCK_HOPS + 1, 0) :]
-    peaks = true_peak_envelope(audio).reshape(-1, HOP_FRAMES).max(axis=1)[max(skip - 1, 0) :]
-    samples = audio.samples[:, skip * HOP_FRAMES :]
-    freqs_hz, _, sxx = spectrogram(samples, RATE_HZ, "hann", HOP_FRAMES, 0, scaling="spectrum")
-    spectra = sxx.astype(np.float64).sum(axis=0)
-    return blocks, peaks, spectra.sum(axis=0), (spectra * freqs_hz[:, None]).sum(axis=0)
+    found = levels(spectral(pieces), 0)
+    power, moment = (np.concatenate([s[i] for s in spectra] or [np.zeros(0)]) for i in (0, 1))
+    return Hops(window_powers(found.energy, _BLOCK_HOPS), found.peaks, power, moment)

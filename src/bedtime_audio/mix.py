@@ -4,8 +4,8 @@ Every chapter's audio runs HANDOFF_S past its end: the bed fades out there while
 chapter's bed fades in over its first HANDOFF_S, so consecutive chapters overlap-add into an
 equal-power crossfade. Only one chapter is ever held in memory.
 
-Chapters start on a grid of GRID_FRAMES (one AAC frame): a chapter's edit then moves the
-chapters after it by whole encoder frames, and their encoded audio can be reused.
+Chapters start on a grid of GRID_FRAMES (nine AAC frames, eight MP3 frames): a chapter's edit
+then moves the chapters after it by whole encoder frames, and their encoded audio can be reused.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .synth import Clip, SpeechBank, load_clip
 
 RATE_HZ = 44100
 CHANNELS = 2
-GRID_FRAMES = 1024
+GRID_FRAMES = 9216
 HANDOFF_S = 8.0
 """Crossfade between chapters, and the bed's fade in at the start of the story."""
 SCENE_CROSSFADE_S = 5.0
@@ -229,7 +229,7 @@ def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
     return ChapterMix(timeline, Audio(voice, RATE_HZ), Audio(bed, RATE_HZ))
 
 
-TAIL_PIECE_FRAMES = 7752 * GRID_FRAMES
+TAIL_PIECE_FRAMES = 861 * GRID_FRAMES
 """About three minutes: the tail is mixed, mastered and cached a piece at a time, each piece
 crossfading into the next over HANDOFF_S, so an eight-hour tail needs no more memory than a
 chapter."""

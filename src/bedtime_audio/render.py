@@ -26,7 +26,7 @@ from .export import (
     section_keys,
     write_library,
 )
-from .master import TARGET_LUFS, limiter_gain, loudness_lufs, master, master_to_target
+from .master import TARGET_LUFS, limiter_gain, master, master_to_target
 from .mix import HANDOFF_S, TailPiece, Timeline, mix_chapter, mix_tail, plan_chapter, tail_pieces
 from .script import parse_script
 from .soundscape import synthetic_share
@@ -315,8 +315,8 @@ def mix_section(
         curve = limiter_gain(mixed.mixed.gain(gain_db), ceiling)
         for stem in STEMS:
             options.chapters.put(keys[stem], getattr(mixed, stem).gain(gain_db).scaled(curve))
-    meta = {"gain_db": gain_db, "loudness_lufs": loudness_lufs(audio)}
-    options.chapters.put(keys["mix"], audio, meta)  # last: with it, the section is complete
+    # last: with it, the section is complete
+    options.chapters.put(keys["mix"], audio, {"gain_db": gain_db})
 
 
 _SOUND_MODULES = (

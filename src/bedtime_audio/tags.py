@@ -21,6 +21,7 @@ from mutagen.oggopus import OggOpus
 from PIL import Image
 
 from .artifacts import StoryInfo, Written, timestamp
+from .errors import ExportError
 
 _AUDIOBOOK = 2
 """MP4's media kind ('stik') for an audiobook."""
@@ -74,3 +75,60 @@ def tag_opus(path: Path, story: StoryInfo, written: list[Written], cover_jpeg: b
         if value:
             opus.tags[key] = [value]
     opus.save()
+
+
+_XING_AT = 36
+"""Where the Xing (or Info) header starts in an MPEG-1 Layer III stereo frame."""
+_XING_FIELDS = ((1, 4), (2, 4), (4, 100), (8, 4))
+"""The Xing header's optional fields, by flag and size: frames, bytes, seek table, quality."""
+_LAME_DELAYS = 21
+_LAME_CRC = 34
+"""Offsets in the LAME tag, which follows them: the encoder delay and padding (12 bits each),
+and the CRC of the frame up to the CRC itself."""
+_MP3_FRAME = 1152
+
+
+def set_mp3_gapless(path: Path, delay: int, samples: int) -> None:
+    """Write the encoder delay and the padding into the LAME tag of the MP3's first frame, so
+    that players play exactly `samples`. ffmpeg writes the tag as it muxes frames it did not
+    encode, with no delay: it cannot know it."""
+    with open(path, "r+b") as mp3:
+        head = mp3.read(10)
+        start = 0
+        if head[:3] == b"ID3":  # its size: seven bits a byte; then a footer, if flagged
+            start = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            start += 10 if head[5] & 0x10 else 0
+        mp3.seek(start)
+        frame = bytearray(mp3.read(400))
+        if frame[_XING_AT : _XING_AT + 4] not in (b"Xing", b"Info"):
+            raise ExportError(f"{path.name} has no Xing header")
+        flags = int.from_bytes(frame[_XING_AT + 4 : _XING_AT + 8], "big")
+        at, frames = _XING_AT + 8, None
+        for flag, size in _XING_FIELDS:
+            if flags & flag:
+                if flag == 1:
+                    frames = int.from_bytes(frame[at : at + 4], "big")
+                at += size
+        if frames is None or frame[at : at + 4] not in (b"LAME", b"Lavc", b"Lavf"):
+            raise ExportError(f"{path.name} has no LAME tag")
+        padding = frames * _MP3_FRAME - delay - samples
+        if not (0 <= delay < 4096 and 0 <= padding < 4096):
+            raise ExportError(f"{path.name}: {frames} frames cannot hold {samples} samples")
+        frame[at + _LAME_DELAYS : at + _LAME_DELAYS + 3] = (delay << 12 | padding).to_bytes(
+            3, "big"
+        )
+        crc = _crc16(frame[: at + _LAME_CRC])
+        frame[at + _LAME_CRC : at + _LAME_CRC + 2] = crc.to_bytes(2, "big")
+        mp3.seek(start)
+        mp3.write(frame[: at + _LAME_CRC + 2])
+
+
+def _crc16(data: bytes | bytearray) -> int:
+    """CRC-16/ARC (reflected 0x8005, from 0), the LAME tag's checksum; the standard library
+    has no CRC-16 (binascii's crc_hqx is CCITT)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
