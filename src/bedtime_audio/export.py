@@ -683,12 +683,20 @@ def _write_metadata(
             *("-map", "2:v", "-metadata:s:v", "comment=Cover (front)"),
         ),
     }
-    for ext, args in commands.items():
+    muxing = {}
+    for ext, args in commands.items():  # at once: each copies a file of the story's length
         path = tmp / f"{story.slug}.{ext}"
-        command = [ffmpeg, *_QUIET, *args, *_CONTAINERS[ext], path]
-        result = subprocess.run(list(map(str, command)), capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ExportError(f"ffmpeg could not tag {path.name}: {result.stderr.strip()}")
+        muxing[path] = subprocess.Popen(
+            list(map(str, [ffmpeg, *_QUIET, *args, *_CONTAINERS[ext], path])),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=DIE_WITH_PARENT,
+        )
+    for path, process in muxing.items():
+        _out, errors = process.communicate()
+        if process.returncode != 0:
+            raise ExportError(f"ffmpeg could not tag {path.name}: {errors.strip()}")
     set_mp3_gapless(tmp / f"{story.slug}.mp3", _LAME_DELAY, frames)
     tag_m4b(tmp / f"{story.slug}.m4b", story, jpeg)
     if outputs.opus:

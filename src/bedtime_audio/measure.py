@@ -94,7 +94,7 @@ class Levels:
         blocks = window_powers(self.energy[:whole], _BLOCK_HOPS)
         spans = spans or [(0.0, frames / RATE_HZ)]
         hop_spans = [
-            (int(start_s * RATE_HZ) // HOP_FRAMES, -(-round(end_s * RATE_HZ) // HOP_FRAMES))
+            (round(start_s * RATE_HZ) // HOP_FRAMES, -(-round(end_s * RATE_HZ) // HOP_FRAMES))
             for start_s, end_s in spans
         ]
         peak_db = [

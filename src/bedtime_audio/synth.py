@@ -353,7 +353,7 @@ def loudness_blocks(audio: Audio) -> np.ndarray:
     samples = audio.samples
     if audio.duration_s < _MIN_MEASURE_S:
         samples = np.tile(samples, (1, int(np.ceil(_MIN_MEASURE_S / audio.duration_s))))
-    return block_powers(Audio(np.repeat(samples, 2, axis=0), audio.rate_hz))
+    return 2 * block_powers(Audio(samples, audio.rate_hz))  # each channel's energy, twice
 
 
 def level_gain_db(powers: np.ndarray) -> float:
