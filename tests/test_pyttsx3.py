@@ -52,3 +52,19 @@ def test_offers_female_and_male_english_voices(engine) -> None:  # type: ignore[
     voices = engine.voices()
     assert {v.gender for v in voices} == {"female", "male"}
     assert all(v.language.startswith("en") for v in voices)
+
+
+def test_every_offered_voice_speaks_as_itself(engine) -> None:  # type: ignore[no-untyped-def]
+    """Each voice `bedtime voices` offers loads in eSpeak NG: none falls back to another (en-gb's
+    variants once all spoke as the default British voice)."""
+    takes = {
+        info.voice_id: engine.synthesize("Good night.", Voice("pyttsx3", info.voice_id)).samples
+        for info in engine.voices()
+    }
+    distinct = {np.asarray(samples).tobytes() for samples in takes.values()}
+    assert len(distinct) == len(takes)
+
+
+def test_a_voice_espeak_lacks_is_an_engine_error(engine) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EngineError, match="no voice 'xx-none\\+f2'"):
+        engine.synthesize(TEXT, Voice("pyttsx3", "xx-none+f2"))

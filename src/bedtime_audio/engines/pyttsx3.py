@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import subprocess
@@ -28,6 +29,11 @@ _FILE_WAIT_S = 30.0
 
 _LANGUAGES = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland")
 _VARIANTS = {"f": ("f1", "f2", "f3", "f4", "f5"), "m": ("m1", "m2", "m3", "m4", "m5", "m6", "m7")}
+_ESPEAK_NAMES = {"en-gb": "en"}
+"""eSpeak NG's name for a language whose code names no voice: its British English is "en"."""
+_DRIVING = 2
+"""How bedtime-audio drives eSpeak NG, in the engine's version so that cached lines follow it:
+raised when a change alters what a take sounds like (2: British voices keep their variant)."""
 
 
 _ATTEMPTS = 4
@@ -43,7 +49,9 @@ class Pyttsx3Engine:
 
     def __init__(self) -> None:
         self._driver: Any = None
-        self.version = f"pyttsx3-{package_version('pyttsx3')}+espeak-ng-{_espeak_version()}"
+        self.version = (
+            f"pyttsx3-{package_version('pyttsx3')}+espeak-ng-{_espeak_version()}+{_DRIVING}"
+        )
 
     def voices(self) -> tuple[VoiceInfo, ...]:
         """English eSpeak NG voices with the female and male variants that make them distinct."""
@@ -105,10 +113,13 @@ class Pyttsx3Engine:
         return outcome
 
     def _synthesize_here(self, text: str, voice: Voice) -> Audio:
-        """One utterance: one save_to_file per runAndWait (several queued calls keep only the
-        last file), then wait for the file, which can appear after runAndWait returns."""
+        """One utterance: the voice set first, then one save_to_file per runAndWait (several
+        queued calls keep only the last file), then wait for the file, which can appear
+        after runAndWait returns."""
+        from pyttsx3.drivers import _espeak
+
         engine = self._engine()
-        self._configure(engine, voice)
+        _configure(_espeak, voice)
         with tempfile.TemporaryDirectory(prefix="bedtime-espeak-") as tmp:
             target = Path(tmp) / "line.wav"
             engine.save_to_file(text, str(target))
@@ -116,6 +127,8 @@ class Pyttsx3Engine:
             audio = _read_complete_wav(target)
         if audio is None:
             raise _NoAudio(f"pyttsx3: eSpeak NG wrote no audio for {text[:40]!r}")
+        if _settings(_espeak) != _wanted(voice):
+            raise _NoAudio(f"pyttsx3: eSpeak NG lost a setting while speaking {text[:40]!r}")
         return audio
 
     @staticmethod
@@ -137,16 +150,41 @@ class Pyttsx3Engine:
                 ) from None
         return self._driver
 
-    def _configure(self, engine: Any, voice: Voice) -> None:
-        try:
-            engine.setProperty("voice", voice.voice_id)
-        except ValueError as exc:
-            raise EngineError(
-                f"pyttsx3: eSpeak NG has no voice '{voice.voice_id}' ({exc})"
-            ) from None
-        engine.setProperty("rate", round(NATURAL_WPM * voice.speed))
-        engine.setProperty("pitch", 50 if voice.pitch is None else voice.pitch)
-        engine.setProperty("volume", 1.0)
+
+def _configure(espeak: Any, voice: Voice) -> None:
+    """Set the voice, rate, pitch and volume, and wait until eSpeak NG holds them.
+
+    Not through pyttsx3's queue: runAndWait ends its loop by cancelling whatever eSpeak NG's
+    own thread is still doing, and a cancel there drops the one queued setting it was about
+    to apply (about one line in a thousand on a busy machine came out at the driver's 200
+    words a minute, or at the default pitch). Set here, and waited for, nothing is pending
+    when the loop ends."""
+    from pyttsx3.drivers.espeak import EspeakDriver
+
+    language, plus, variant = voice.voice_id.partition("+")
+    espeak.Synchronize()  # the driver's own defaults
+    try:
+        EspeakDriver.setProperty("voice", _ESPEAK_NAMES.get(language, language) + plus + variant)
+    except ValueError as exc:
+        raise EngineError(f"pyttsx3: eSpeak NG has no voice '{voice.voice_id}' ({exc})") from None
+    rate, pitch, volume = _wanted(voice)
+    EspeakDriver.setProperty("rate", rate)
+    EspeakDriver.setProperty("pitch", pitch)
+    EspeakDriver.setProperty("volume", volume / 100)
+    espeak.Synchronize()
+
+
+def _wanted(voice: Voice) -> tuple[int, int, int]:
+    """eSpeak NG's rate (words a minute), pitch (0-99) and volume (percent) for a voice."""
+    return round(NATURAL_WPM * voice.speed), 50 if voice.pitch is None else voice.pitch, 100
+
+
+def _settings(espeak: Any) -> tuple[int, int, int]:
+    """The rate, pitch and volume eSpeak NG holds now (pyttsx3's binding of
+    espeak_GetParameter leaves out its second argument, `current`)."""
+    get = espeak.dll.espeak_GetParameter
+    get.argtypes, get.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return get(espeak.RATE, 1), get(espeak.PITCH, 1), get(espeak.VOLUME, 1)
 
 
 def _synthesize_once(text: str, voice: Voice, sender: Connection) -> None:
