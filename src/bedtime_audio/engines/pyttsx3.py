@@ -40,8 +40,9 @@ _ATTEMPTS = 4
 """Takes of a line until two agree: a render must not depend on one take's timing."""
 
 
-class _NoAudio(EngineError):
-    """eSpeak NG finished without writing the file: worth another try in a fresh process."""
+class _BadTake(EngineError):
+    """eSpeak NG wrote no file, or spoke without a setting: worth another try in a fresh
+    process."""
 
 
 class Pyttsx3Engine:
@@ -73,7 +74,7 @@ class Pyttsx3Engine:
         takes: list[Audio] = []
         for _attempt in range(_ATTEMPTS):  # each take is a first utterance in a new process
             outcome = self._in_child(text, voice)
-            if isinstance(outcome, _NoAudio):
+            if isinstance(outcome, _BadTake):
                 continue
             if isinstance(outcome, BedtimeError):
                 raise outcome
@@ -126,9 +127,9 @@ class Pyttsx3Engine:
             engine.runAndWait()
             audio = _read_complete_wav(target)
         if audio is None:
-            raise _NoAudio(f"pyttsx3: eSpeak NG wrote no audio for {text[:40]!r}")
+            raise _BadTake(f"pyttsx3: eSpeak NG wrote no audio for {text[:40]!r}")
         if _settings(_espeak) != _wanted(voice):
-            raise _NoAudio(f"pyttsx3: eSpeak NG lost a setting while speaking {text[:40]!r}")
+            raise _BadTake(f"pyttsx3: eSpeak NG lost a setting while speaking {text[:40]!r}")
         return audio
 
     @staticmethod
