@@ -10,9 +10,11 @@ from bedtime_audio.master import (
     gain_to_target,
     integrated_lufs,
     limit,
+    limiter_gain,
     loudness_lufs,
     master,
     true_peak_dbtp,
+    true_peak_envelope,
 )
 
 RATE = 44100
@@ -63,6 +65,30 @@ def test_true_peak_finds_inter_sample_peaks() -> None:
     audio = Audio(np.stack([tone, tone]), RATE)
     assert 20 * np.log10(np.abs(audio.samples).max()) == pytest.approx(-3.01, abs=0.05)
     assert true_peak_dbtp(audio) == pytest.approx(0.0, abs=0.3)
+
+
+def test_the_limiter_oversamples_only_where_the_ceiling_could_be_passed() -> None:
+    """Frames that surely stay under the ceiling are not oversampled; the gain is the same as
+    from every frame oversampled, and those frames' envelope is their own sample magnitude."""
+    t = np.arange(6 * RATE) / RATE
+    # quiet noise with loud quarter-rate bursts whose samples sit 3 dB under their true peaks
+    samples = noise(6, 0.01, 5).samples.astype(np.float32)
+    burst = (0.85 * np.sin(2 * np.pi * (RATE / 4) * t + np.pi / 4)).astype(np.float32)
+    for second in (1, 3, 5):
+        samples[:, second * RATE : second * RATE + 3000] += burst[:3000]
+    audio = Audio(samples, RATE)
+    ceiling = 10 ** (-3.0 / 20)
+    everywhere = true_peak_envelope(audio)
+    skipping = true_peak_envelope(audio, ceiling)
+    assert (everywhere > ceiling).any() and not (np.abs(samples) > ceiling).any()
+    np.testing.assert_allclose(skipping[everywhere > ceiling], everywhere[everywhere > ceiling])
+    skipped = skipping != everywhere
+    assert skipped.mean() > 0.5  # most of the quiet noise is never oversampled
+    np.testing.assert_array_equal(skipping[skipped], np.abs(samples).max(axis=0)[skipped])
+    expected = np.minimum(1.0, ceiling / everywhere)
+    gain = limiter_gain(audio, -3.0)
+    assert np.all(gain <= expected + 1e-6)
+    assert gain[2 * RATE : 2 * RATE + 1000].min() == 1.0
 
 
 def test_master_lands_on_target_on_real_speech() -> None:

@@ -14,8 +14,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import wave
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +103,8 @@ _MP3 = _Codec(
 can follow one another."""
 _CODECS = {"m4b": _AAC, "mp3": _MP3}
 _WARM_FRAMES = 8
-"""Frames decoded before a stretch's first kept one when it is measured: the decoder's overlap
-and the K-weighting settle on them."""
+"""Frames measured before a stretch's first kept one, and not counted: the K-weighting and the
+oversampling settle on them."""
 _PEAK_ROUNDS = 4
 """Times a story is encoded at most while sections' encoded peaks pass PEAK_LIMIT_DBTP."""
 _PEAK_MARGIN_DB = 0.5
@@ -417,22 +418,105 @@ def encode_stretch(
         )
     chapters = AudioCache(chapters_root)
     with tempfile.TemporaryDirectory(prefix="bedtime-stretch-") as folder:
-        tmp = Path(folder)
-        name = f"stretch.{codec.name}"
-        with _Encoders(ffmpeg, tmp, stretch.key[:12]) as encoders:
-            sink = _Sink(encoders.start(name, codec.args), stretch.start, stretch.end)
-            _stream(heard, lambda s: mastered(chapters, s), {"mix": [sink]}, offset)
-        frames = _frames(ffmpeg, tmp / name)
-        kept = stretch.kept(frames)
-        first = max(0, stretch.skip - _WARM_FRAMES)
-        last = len(frames) if stretch.count is None else stretch.skip + stretch.count
-        (tmp / "heard").write_bytes(b"".join(frames[first : last + _WARM_FRAMES]))
-        story_frame = stretch.start + first * codec.frame - codec.delay
-        pieces = decode(ffmpeg, tmp / "heard", codec.name)
-        found = levels(pieces, story_frame, stretch.lo, stretch.hi)
+        path = Path(folder) / f"stretch.{codec.name}"
+        found = _encoded_and_heard(
+            ffmpeg,
+            codec,
+            stretch,
+            path,
+            lambda sink: _stream(heard, lambda s: mastered(chapters, s), {"mix": [sink]}, offset),
+        )
+        kept = stretch.kept(_frames(ffmpeg, path))
     meta = {"frames_bytes": len(kept), "first_hop": found.first_hop}
     Store(encoded_root).write(stretch.key, kept, *found.to_bytes(), meta=meta)
     return stretch.key
+
+
+def _encoded_and_heard(
+    ffmpeg: str,
+    codec: _Codec,
+    stretch: _Stretch,
+    path: Path,
+    feed: Callable[[_Sink], None],
+) -> Levels:
+    """Encode the stretch into `path` while a decoder plays its frames back as they come and
+    they are measured: the encoder, the decoder and the measuring work at once. `feed` writes
+    the stretch's audio into the sink it is given. Returns the levels of story frames [lo, hi)
+    as a player decodes them; the pre-roll before them is decoded but not measured, but for
+    the few frames that settle the measuring."""
+    played, playing = os.pipe()
+    found: list[Levels | BaseException] = []
+    warm_from = stretch.lo - _WARM_FRAMES * codec.frame
+
+    def measure() -> None:
+        try:
+            with open(played, "rb") as source:
+                pieces = decode(ffmpeg, "pipe:0", codec.name, stdin=source)
+                start = stretch.start - codec.delay  # the decoder's first sample
+                found.append(levels(_from(pieces, start, warm_from), max(start, warm_from),
+                                    stretch.lo, stretch.hi))  # fmt: skip
+        except BaseException as exc:  # handed to the unit's own thread
+            found.append(exc)
+
+    with tempfile.TemporaryFile() as log:
+        encoder = subprocess.Popen(
+            [ffmpeg, *_QUIET, *_RAW_INPUT, *codec.args, "pipe:1"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            preexec_fn=DIE_WITH_PARENT,
+        )
+        assert encoder.stdin is not None and encoder.stdout is not None
+        threads = [
+            threading.Thread(target=measure, daemon=True),
+            threading.Thread(target=_tee, args=(encoder.stdout, path, playing), daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            feed(_Sink(encoder.stdin, stretch.start, stretch.end))
+        finally:
+            encoder.stdin.close()
+            for thread in threads:
+                thread.join()
+            code = encoder.wait()
+        if code != 0:
+            log.seek(0)
+            message = log.read().decode(errors="replace").strip()
+            raise ExportError(f"ffmpeg could not encode a stretch ({codec.name}): {message}")
+    if isinstance(found[0], BaseException):
+        raise found[0]
+    return found[0]
+
+
+def _tee(encoded: IO[bytes], path: Path, playing: int) -> None:
+    """Copy the encoder's output into the file and into the decoder's input, until the
+    encoder is done (the file still, if the decoder has stopped)."""
+    try:
+        with open(path, "wb") as out:
+            while chunk := encoded.read(1 << 16):
+                out.write(chunk)
+                if playing >= 0:
+                    try:
+                        with memoryview(chunk) as left:
+                            while left:
+                                left = left[os.write(playing, left) :]
+                    except BrokenPipeError:
+                        os.close(playing)
+                        playing = -1
+    finally:
+        if playing >= 0:
+            os.close(playing)
+
+
+def _from(pieces: Iterator[np.ndarray], start: int, wanted: int) -> Iterator[np.ndarray]:
+    """Decoded pieces, the first starting at story frame `start`, without the frames before
+    story frame `wanted`."""
+    for piece in pieces:
+        drop = min(piece.shape[1], max(0, wanted - start))
+        start += piece.shape[1]
+        if drop < piece.shape[1]:
+            yield piece[:, drop:]
 
 
 def _spans(sections: Sequence[Section]) -> list[tuple[float, float]]:

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -183,20 +184,26 @@ def _binned(
     return [(hop, combine.reduceat(values[a - start : b - start], np.r_[0, starts]))]
 
 
-def decode(ffmpeg: str, path: Path, input_format: str | None = None) -> Iterator[np.ndarray]:
+def decode(
+    ffmpeg: str, path: Path | str, input_format: str | None = None, stdin: IO[bytes] | None = None
+) -> Iterator[np.ndarray]:
     """The file as float32 (2, frames) pieces of PIECE_FRAMES (the last one shorter), at
-    RATE_HZ, as a player decodes it."""
+    RATE_HZ, as a player decodes it. With `stdin` and the path "pipe:0", the stream is read
+    from `stdin` as it is written (closed here once the decoder holds it)."""
     given = ("-f", input_format) if input_format else ()
     args = ["-nostdin", "-v", "error", *given, "-i", str(path), "-f", "f32le", "-ac", "2"]
     with (
         tempfile.TemporaryFile() as log,
         subprocess.Popen(
             [ffmpeg, *args, "-ar", str(RATE_HZ), "-"],
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=log,
             preexec_fn=DIE_WITH_PARENT,
         ) as process,
     ):
+        if stdin is not None:
+            stdin.close()  # the decoder's now: it sees the end when the writer closes
         assert process.stdout is not None
         while data := process.stdout.read(PIECE_FRAMES * _FRAME_BYTES):
             yield np.frombuffer(data, "<f4").reshape(-1, 2).T

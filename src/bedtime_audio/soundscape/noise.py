@@ -6,13 +6,14 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import butter, lfilter, oaconvolve, sosfilt
+from scipy.signal import butter, lfilter, resample_poly, sosfilt
 
 # Pinking filter (-3 dB/octave within 0.05 dB from 9 Hz to Nyquist at 44.1 kHz), from
 # J. O. Smith, "Spectral Audio Signal Processing", section "Example: Synthesis of 1/f noise".
 _PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786])
 _PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400])
 _BLOCK = 4096
+_EVENTS_AT_ONCE = 256
 CONTROL_FRAMES = 64
 """Slow curves are computed once every CONTROL_FRAMES and joined by straight lines: nothing
 they shape moves fast enough to tell (a 3-second sine moves 0.2% between points)."""
@@ -66,7 +67,7 @@ def _design(kind: str, centre_hz: int, width: float, rate_hz: int) -> np.ndarray
     )
 
 
-def tone(frames: int, rate_hz: int, freq_hz: float, phase: float = 0.0) -> np.ndarray:
+def tone(frames: int, rate_hz: float, freq_hz: float, phase: float = 0.0) -> np.ndarray:
     """A sine at freq_hz, as float32.
 
     One block's sine and cosine are rotated to each block's starting phase (sin(a + b) =
@@ -79,7 +80,22 @@ def tone(frames: int, rate_hz: int, freq_hz: float, phase: float = 0.0) -> np.nd
     return (sin_a * cos_b + cos_a * sin_b).ravel()[:frames]
 
 
-def slow(frames: int, rate_hz: int, curve: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def at_low_rate(frames: int, rate_hz: int, make: Callable[[int, float], np.ndarray]) -> np.ndarray:
+    """A sound with nothing above a few kHz (low sines under slow swells), made by
+    `make(frames, rate_hz)` at a quarter of the rate and brought up to the full one: a quarter
+    of the frames to make. A margin on each side keeps the resampler's edges out of it."""
+    low_frames = -(-frames // _LOW_RATE_FACTOR) + 2 * _LOW_RATE_MARGIN
+    made = make(low_frames, rate_hz / _LOW_RATE_FACTOR)
+    full = resample_poly(made, _LOW_RATE_FACTOR, 1, axis=-1)
+    start = _LOW_RATE_FACTOR * _LOW_RATE_MARGIN
+    return full[..., start : start + frames]
+
+
+_LOW_RATE_FACTOR = 4
+_LOW_RATE_MARGIN = 32
+
+
+def slow(frames: int, rate_hz: float, curve: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """A slow curve of time in seconds, as float32, computed every CONTROL_FRAMES."""
     points = np.arange(frames // CONTROL_FRAMES + 2) * (CONTROL_FRAMES / rate_hz)
     coarse = np.asarray(curve(points), np.float32)
@@ -87,13 +103,13 @@ def slow(frames: int, rate_hz: int, curve: Callable[[np.ndarray], np.ndarray]) -
     return (coarse[:-1, np.newaxis] + np.diff(coarse)[:, np.newaxis] * ramp).ravel()[:frames]
 
 
-def lfo(frames: int, rate_hz: int, period_s: float, phase: float = 0.0) -> np.ndarray:
+def lfo(frames: int, rate_hz: float, period_s: float, phase: float = 0.0) -> np.ndarray:
     """A slow sine between -1 and 1."""
     return slow(frames, rate_hz, lambda t: np.sin(2 * np.pi * t / period_s + phase))
 
 
 def wander(
-    rng: np.random.Generator, frames: int, rate_hz: int, periods_s: tuple[float, ...]
+    rng: np.random.Generator, frames: int, rate_hz: float, periods_s: tuple[float, ...]
 ) -> np.ndarray:
     """A smooth curve in [-1, 1] from slow sines with incommensurate periods."""
     phases = rng.uniform(0, 2 * np.pi, len(periods_s))
@@ -115,13 +131,25 @@ def events(
     kernel: np.ndarray,
     level_spread_db: float = 12.0,
 ) -> np.ndarray:
-    """Poisson-timed copies of a short kernel with random levels (one channel)."""
+    """Poisson-timed copies of a short kernel with random levels (one channel).
+
+    Each copy is added where it falls, a few hundred at a time in the order they fall (a
+    weighted histogram of the frames they cover): the events are sparse, and convolving a
+    whole train of them cost ten times as much."""
     count = rng.poisson(per_s * frames / rate_hz)
-    train = np.zeros(frames)
     at = rng.integers(0, max(frames, 1), count)
     levels = 10 ** (-rng.uniform(0, level_spread_db, count) / 20)
-    np.add.at(train, at, levels)
-    return oaconvolve(train, kernel)[:frames]
+    order = np.argsort(at, kind="stable")
+    out = np.zeros(frames)
+    for first in range(0, count, _EVENTS_AT_ONCE):
+        chosen = order[first : first + _EVENTS_AT_ONCE]
+        lo = at[chosen[0]]
+        covered = (at[chosen, np.newaxis] - lo + np.arange(kernel.size)).ravel()
+        weights = (levels[chosen, np.newaxis] * kernel).ravel()
+        span = min(frames - lo, int(covered.max()) + 1)
+        inside = covered < span
+        out[lo : lo + span] += np.bincount(covered[inside], weights[inside], minlength=span)
+    return out
 
 
 def decaying_noise(

@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import numpy as np
 
-from .noise import decaying_noise, events, filtered, lfo, pink, tone, wander
+from .noise import at_low_rate, decaying_noise, events, filtered, lfo, pink, tone, wander
 
 
 def server_hum(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """Mains hum with its harmonics under the broadband whirr of cooling fans."""
-    hum = sum(
-        tone(frames, rate_hz, 60 * k, rng.uniform(0, 2 * np.pi)) / k**1.5 for k in range(1, 7)
-    )
-    hum = np.asarray(hum) * (1 + 0.1 * wander(rng, frames, rate_hz, (13.0, 29.0)))
+
+    def hum(frames: int, rate_hz: float) -> np.ndarray:
+        harmonics = sum(
+            tone(frames, rate_hz, 60 * k, rng.uniform(0, 2 * np.pi)) / k**1.5 for k in range(1, 7)
+        )
+        return np.asarray(harmonics) * (1 + 0.1 * wander(rng, frames, rate_hz, (13.0, 29.0)))
+
+    low = at_low_rate(frames, rate_hz, hum)
     fan = filtered(pink(rng, frames), rate_hz, "bandpass", (300.0, 9000.0))
     fan *= 1 + 0.15 * wander(rng, frames, rate_hz, (7.0, 17.0, 41.0))
-    return 0.25 * hum[np.newaxis, :] + fan
+    return 0.25 * low[np.newaxis, :] + fan
 
 
 def digital_drone(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """Slow pads of detuned sines on a low fifth, breathing on long cycles."""
-    out = np.zeros((2, frames), np.float32)
-    for index, root_hz in enumerate((55.0, 82.5, 110.0, 165.0, 220.0)):
-        for detune_hz, pan in ((-0.21, 0.2), (0.0, 0.5), (0.17, 0.8)):
-            swell = lfo(frames, rate_hz, 19.0 + 7.3 * index, rng.uniform(0, 6.3))
-            swell = (0.6 + 0.4 * swell) / (1 + index)
-            voice = tone(frames, rate_hz, root_hz + detune_hz, rng.uniform(0, 2 * np.pi)) * swell
-            out[0] += voice * np.sqrt(1 - pan)
-            out[1] += voice * np.sqrt(pan)
+
+    def pads(frames: int, rate_hz: float) -> np.ndarray:
+        out = np.zeros((2, frames), np.float32)
+        for index, root_hz in enumerate((55.0, 82.5, 110.0, 165.0, 220.0)):
+            for detune_hz, pan in ((-0.21, 0.2), (0.0, 0.5), (0.17, 0.8)):
+                swell = lfo(frames, rate_hz, 19.0 + 7.3 * index, rng.uniform(0, 6.3))
+                swell = (0.6 + 0.4 * swell) / (1 + index)
+                phase = rng.uniform(0, 2 * np.pi)
+                voice = tone(frames, rate_hz, root_hz + detune_hz, phase) * swell
+                out[0] += voice * np.sqrt(1 - pan)
+                out[1] += voice * np.sqrt(pan)
+        return out
+
+    out = at_low_rate(frames, rate_hz, pads)
     shimmer = filtered(pink(rng, frames), rate_hz, "bandpass", (1500.0, 7000.0))
     shimmer *= 3.0 * (0.7 + 0.3 * wander(rng, frames, rate_hz, (13.0, 29.0)))
     return out + shimmer
@@ -35,12 +45,15 @@ def digital_drone(rng: np.random.Generator, frames: int, rate_hz: int) -> np.nda
 
 def data_pulse(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A soft sub-bass pulse, slower than a resting heart, over a faint electric hiss."""
-    beat_s = 1.25
-    phase = (np.arange(frames) / rate_hz % beat_s / beat_s).astype(np.float32)
-    envelope = np.where(phase < 0.35, np.sin(np.pi * phase / 0.35) ** 2, 0.0)
-    pulse = tone(frames, rate_hz, 48.0) + 0.3 * tone(frames, rate_hz, 96.0)
+
+    def pulse(frames: int, rate_hz: float) -> np.ndarray:
+        beat_s = 1.25
+        phase = (np.arange(frames) / rate_hz % beat_s / beat_s).astype(np.float32)
+        envelope = np.where(phase < 0.35, np.sin(np.pi * phase / 0.35) ** 2, 0.0)
+        return (tone(frames, rate_hz, 48.0) + 0.3 * tone(frames, rate_hz, 96.0)) * envelope
+
     hiss = filtered(pink(rng, frames), rate_hz, "bandpass", (2000.0, 8000.0)) * 1.2
-    return (pulse * envelope)[np.newaxis, :] + hiss
+    return at_low_rate(frames, rate_hz, pulse)[np.newaxis, :] + hiss
 
 
 def glitch(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
