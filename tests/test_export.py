@@ -1,10 +1,12 @@
 """The export stage with synthesized sections and the real ffmpeg: the M4B spliced from
 separately encoded stretches plays like one encode, and an edit re-encodes only its own."""
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyloudnorm
@@ -183,3 +185,21 @@ def test_every_encoded_file_holds_the_true_peak_limit(tmp_path: Path) -> None:
     # only the buzz was mastered again, under a lower ceiling; the calm sections were not
     assert {c for title, c in ceilings if title != "buzz"} == {CEILING_DBTP}
     assert min(c for title, c in ceilings if title == "buzz") < CEILING_DBTP
+
+
+def test_an_encoder_that_fails_is_an_error_naming_why(tmp_path: Path) -> None:
+    """The stretch's encoder, decoder and measuring run at once; an encoder that stops ends in
+    ffmpeg's own message, not in a wait for ever."""
+    from bedtime_audio.errors import ExportError
+    from bedtime_audio.export import _AAC, _encoded_and_heard, _Stretch
+
+    broken = dataclasses.replace(_AAC, args=("-c:a", "no-such-encoder", "-f", "adts"))
+    stretch = _Stretch("key", 0, 10 * RATE_HZ, 0, None, 0, 10 * RATE_HZ)
+    block = np.zeros((RATE_HZ, 2), np.float32)
+
+    def feed(sink: Any) -> None:
+        for second in range(10):
+            sink.write(second * RATE_HZ, block)
+
+    with pytest.raises(ExportError, match="no-such-encoder"):
+        _encoded_and_heard("ffmpeg", broken, stretch, tmp_path / "stretch.aac", feed)

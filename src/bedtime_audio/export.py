@@ -4,6 +4,7 @@ under temporary names and renamed into place only when complete."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -446,6 +447,7 @@ def _encoded_and_heard(
     the few frames that settle the measuring."""
     played, playing = os.pipe()
     found: list[Levels | BaseException] = []
+    failed: list[BaseException] = []
     warm_from = stretch.lo - _WARM_FRAMES * codec.frame
 
     def measure() -> None:
@@ -469,44 +471,63 @@ def _encoded_and_heard(
         assert encoder.stdin is not None and encoder.stdout is not None
         threads = [
             threading.Thread(target=measure, daemon=True),
-            threading.Thread(target=_tee, args=(encoder.stdout, path, playing), daemon=True),
+            threading.Thread(
+                target=_tee, args=(encoder.stdout, path, playing, failed), daemon=True
+            ),
         ]
         for thread in threads:
             thread.start()
+        stopped = False
         try:
             feed(_Sink(encoder.stdin, stretch.start, stretch.end))
+        except BrokenPipeError:
+            stopped = True  # the encoder stopped early: its log tells why
         finally:
-            encoder.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                encoder.stdin.close()
             for thread in threads:
                 thread.join()
             code = encoder.wait()
-        if code != 0:
+        if code != 0 or stopped:
             log.seek(0)
-            message = log.read().decode(errors="replace").strip()
+            message = log.read().decode(errors="replace").strip() or "it stopped early"
             raise ExportError(f"ffmpeg could not encode a stretch ({codec.name}): {message}")
+    if failed:
+        raise ExportError(f"could not write the encoded stretch to {path}: {failed[0]}")
     if isinstance(found[0], BaseException):
         raise found[0]
     return found[0]
 
 
-def _tee(encoded: IO[bytes], path: Path, playing: int) -> None:
-    """Copy the encoder's output into the file and into the decoder's input, until the
-    encoder is done (the file still, if the decoder has stopped)."""
+def _tee(encoded: IO[bytes], path: Path, playing: int, failed: list[BaseException]) -> None:
+    """Copy the encoder's output into the file and into the decoder's input. All of it is read
+    whatever fails, so that the encoder never waits on a full pipe."""
     try:
         with open(path, "wb") as out:
             while chunk := encoded.read(1 << 16):
                 out.write(chunk)
                 if playing >= 0:
-                    try:
-                        with memoryview(chunk) as left:
-                            while left:
-                                left = left[os.write(playing, left) :]
-                    except BrokenPipeError:
-                        os.close(playing)
-                        playing = -1
+                    playing = _played(playing, chunk)
+    except OSError as exc:  # a full disk, say
+        failed.append(exc)
+        while encoded.read(1 << 16):
+            pass
     finally:
         if playing >= 0:
             os.close(playing)
+
+
+def _played(playing: int, chunk: bytes) -> int:
+    """The chunk written to the decoder's input; -1 (closed) once the decoder has stopped, which
+    its own error explains."""
+    try:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(playing, view) :]
+    except BrokenPipeError:
+        os.close(playing)
+        return -1
+    return playing
 
 
 def _from(pieces: Iterator[np.ndarray], start: int, wanted: int) -> Iterator[np.ndarray]:
