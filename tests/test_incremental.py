@@ -39,6 +39,13 @@ def render(script: Path, out: Path, cache: Path) -> subprocess.CompletedProcess[
     return result
 
 
+def stretches_encoded(result: subprocess.CompletedProcess[str]) -> int:
+    """How many stretches of tiny's M4B and MP3 the render encoded, from its progress."""
+    counts = re.findall(r"tiny: encoded (\d+)/\1 stretches", result.stderr)
+    assert counts, result.stderr
+    return int(counts[-1])
+
+
 def test_one_line_edit_speaks_one_line_and_remixes_one_chapter(tmp_path: Path) -> None:
     cache, out = tmp_path / "cache", tmp_path / "out"
     edited_dir = tmp_path / "edited"
@@ -54,6 +61,9 @@ def test_one_line_edit_speaks_one_line_and_remixes_one_chapter(tmp_path: Path) -
     assert "1 sentences spoken, 6 from the cache" in after_edit.stderr
     assert "'The Humming City' unchanged" in after_edit.stderr
     assert "mixed 'Rain at Last'" in after_edit.stderr
+    # a stretch per section (two chapters and the tail) for each of the M4B and the MP3, and
+    # every one hears the edited chapter: the first chapter's hears its first seconds
+    assert stretches_encoded(first) == stretches_encoded(after_edit) == 6
     # The edited render equals a render of the edited script from nothing.
     fresh = render(edited, tmp_path / "fresh-out", tmp_path / "fresh-cache")
     assert "7 sentences spoken" in fresh.stderr

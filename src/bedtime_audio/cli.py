@@ -67,8 +67,9 @@ def handle_errors(command: F) -> F:
 
 
 class Reporter:
-    """Progress on stderr: lines as they come with --verbose; otherwise the 'spoke n/m' count
-    rewrites itself on a terminal, and elsewhere is printed at every tenth of the way."""
+    """Progress on stderr: lines as they come with --verbose; otherwise a 'spoke n/m' or
+    'encoded n/m' count rewrites itself on a terminal, and elsewhere is printed at every tenth
+    of the way."""
 
     def __init__(self, quiet: bool, verbose: bool) -> None:
         self.quiet, self.verbose = quiet, verbose
@@ -78,7 +79,7 @@ class Reporter:
     def __call__(self, message: str) -> None:
         if self.quiet:
             return
-        progress = re.search(r": spoke (\d+)/(\d+) ", message)
+        progress = re.search(r": (?:spoke|encoded) (\d+)/(\d+) ", message)
         if progress and not self.verbose:
             done, total = int(progress[1]), int(progress[2])
             if self.terminal:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import wave
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -216,6 +216,7 @@ def export(
     encoded: Store,
     executor: Executor,
     outputs: Outputs = Outputs(),
+    progress: Callable[[str], None] = lambda _message: None,
 ) -> float:
     """Encode the story and write its files into out_dir/<slug>/; returns its duration.
 
@@ -234,7 +235,16 @@ def export(
         for _round in range(_PEAK_ROUNDS):
             mix(sections)
             written, measured = _encode(
-                ffmpeg, encoder, tmp, sections, story, chapters, encoded, executor, outputs
+                ffmpeg,
+                encoder,
+                tmp,
+                sections,
+                story,
+                chapters,
+                encoded,
+                executor,
+                outputs,
+                progress,
             )
             over = {
                 index: peak - PEAK_LIMIT_DBTP
@@ -318,6 +328,7 @@ def _encode(
     encoded: Store,
     executor: Executor,
     outputs: Outputs,
+    progress: Callable[[str], None],
 ) -> tuple[list[Written], dict[str, Measured]]:
     """The M4B and the MP3 are spliced from stretches, one per section and format (a short
     one joins the stretch before it), each encoded and measured by a unit of its own and kept
@@ -351,8 +362,9 @@ def _encode(
                 whole.append(f"{story.slug}.{stem}.flac")
                 sinks[stem] = [_Sink(encoders.start(whole[-1], _FLAC))]
             _stream(sections, lambda s: mastered(chapters, s, outputs.stems), sinks)
-    for unit in units:
+    for done, unit in enumerate(as_completed(units), 1):
         unit.result()
+        progress(f"{story.slug}: encoded {done}/{len(units)} stretches")
     heard = {}
     for ext, theirs in stretches.items():
         with open(tmp / f"audio.{_CODECS[ext].name}", "wb") as spliced:  # hours of tail are long

@@ -168,6 +168,7 @@ def render_story(
         encoded=options.encoded,
         executor=executor,
         outputs=options.outputs,
+        progress=report,
     )
     report(f"{script.slug}: done, {duration_s / 60:.1f} min of audio")
     return Rendered(folder, duration_s)
