@@ -465,10 +465,10 @@ def _encoded_and_heard(
     def measure() -> None:
         try:
             with open(played, "rb") as source:
-                pieces = decode(ffmpeg, "pipe:0", codec.name, stdin=source)
                 start = stretch.start - codec.delay  # the decoder's first sample
-                found.append(levels(_from(pieces, start, warm_from), max(start, warm_from),
-                                    stretch.lo, stretch.hi))  # fmt: skip
+                decoded = decode(ffmpeg, "pipe:0", codec.name, stdin=source)
+                pieces = _from(decoded, start, warm_from)
+                found.append(levels(pieces, max(start, warm_from), stretch.lo, stretch.hi))
         except BaseException as exc:  # handed to the unit's own thread
             found.append(exc)
 
