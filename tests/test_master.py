@@ -3,6 +3,7 @@ import pyloudnorm
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.signal import resample_poly
 
 from bedtime_audio.audio import Audio
 from bedtime_audio.master import (
@@ -65,6 +66,17 @@ def test_true_peak_finds_inter_sample_peaks() -> None:
     audio = Audio(np.stack([tone, tone]), RATE)
     assert 20 * np.log10(np.abs(audio.samples).max()) == pytest.approx(-3.01, abs=0.05)
     assert true_peak_dbtp(audio) == pytest.approx(0.0, abs=0.3)
+
+
+def test_the_envelope_is_the_largest_magnitude_at_four_times_the_rate() -> None:
+    """Each frame's envelope is the loudest of its four oversampled values on either channel,
+    as scipy's resample_poly makes them, though the values on the samples are not computed."""
+    t = np.arange(3 * RATE) / RATE
+    samples = noise(3, 0.2, 6).samples.astype(np.float32)
+    samples[1] += (0.6 * np.sin(2 * np.pi * 15000.3 * t)).astype(np.float32)
+    up = np.abs(resample_poly(samples, 4, 1, axis=1)).max(axis=0)
+    expected = up.reshape(-1, 4).max(axis=1)
+    np.testing.assert_allclose(true_peak_envelope(Audio(samples, RATE)), expected, rtol=1e-6)
 
 
 def test_the_limiter_oversamples_only_where_the_ceiling_could_be_passed() -> None:

@@ -4,7 +4,14 @@ from scipy.signal import welch
 
 from bedtime_audio.model import Layer
 from bedtime_audio.soundscape import PRESETS, arc_gains, family, render_bed, render_preset
-from bedtime_audio.soundscape.noise import brown, pink
+from bedtime_audio.soundscape.noise import (
+    brown,
+    decaying_noise,
+    events,
+    filtered,
+    pink,
+    ringing,
+)
 
 RATE = 44100
 
@@ -84,3 +91,20 @@ def test_a_mixed_bed_moves_from_synthetic_to_natural() -> None:
     assert 20 * np.log10(gains["natural"][[0, -1]]) == pytest.approx([-6.0, 0.0])
     plain = render_bed((rain,), 12.0, RATE, "arc", arc_db=6.0).samples
     np.testing.assert_array_equal(plain, natural)  # one family: no arc to follow
+
+
+@pytest.mark.parametrize(
+    ("kind", "cutoff_hz"), [("bandpass", (500.0, 2000.0)), ("lowpass", 5000.0)]
+)
+def test_events_of_a_filtered_kernel_are_the_filtered_events(
+    kind: str, cutoff_hz: float | tuple[float, float]
+) -> None:
+    """Rain drops, crackles and glitch ticks filter their kernel once, not their whole track."""
+    kernel = decaying_noise(np.random.default_rng(2), RATE, 0.03, 0.006)
+    track = events(np.random.default_rng(3), RATE * 10, RATE, 20.0, kernel)
+    expected = filtered(track, RATE, kind, cutoff_hz)
+    placed = events(
+        np.random.default_rng(3), RATE * 10, RATE, 20.0, ringing(kernel, RATE, kind, cutoff_hz)
+    )
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(placed, expected, rtol=0, atol=1e-9 * np.abs(expected).max())

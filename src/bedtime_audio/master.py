@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import firwin, lfilter, lfilter_zi, resample_poly
+from scipy.signal import firwin, sosfilt, upfirdn
 
 from .audio import Audio
 
@@ -19,7 +19,9 @@ lower ceiling."""
 PEAK_LIMIT_DBTP = -1.5
 """No encoded file's true peak, as a listener's player decodes it, may pass this."""
 _OVERSAMPLE = 4
-_BLOCK_FRAMES = 1 << 20
+_BLOCK_FRAMES = 1 << 16
+"""Frames of a chapter worked on at once: their buffers stay under the megabyte from which
+glibc would take fresh memory from the system each time (see executors.py)."""
 _LIMIT_WINDOW_S = 0.02
 
 
@@ -31,16 +33,17 @@ def block_powers(audio: Audio) -> np.ndarray:
     """K-weighted mean-square power of each gating block, summed over the channels.
 
     pyloudnorm measures one buffer at once; keeping the blocks lets a whole story be measured
-    chapter by chapter, and filtering in chunks keeps memory small however long the chapter."""
+    chapter by chapter, and filtering a second at a time keeps memory small and reused however
+    long the chapter."""
     hop = round(_STEP_S * audio.rate_hz)
     per_block = round(_BLOCK_S / _STEP_S)
     hops = []
-    states = None
-    chunk = hop * 256
+    state = None
+    chunk = hop * 10
     usable = audio.frames - audio.frames % hop
     for start in range(0, usable, chunk):
         part = audio.samples[:, start : min(start + chunk, usable)]
-        energy, states = k_weighted_energy(part, states, audio.rate_hz)
+        energy, state = k_weighted_energy(part, state, audio.rate_hz)
         hops.append(energy.reshape(-1, hop).sum(axis=1))
     if not hops or sum(h.size for h in hops) < per_block:
         return np.zeros(0)
@@ -48,31 +51,24 @@ def block_powers(audio: Audio) -> np.ndarray:
     return sums / (hop * per_block)
 
 
-FilterStates = list[list[np.ndarray]]
-
-
 @functools.cache
-def _k_weighting(rate_hz: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """BS.1770's K-weighting as pyloudnorm builds it: a high shelf, then a high-pass."""
+def _k_weighting(rate_hz: int) -> np.ndarray:
+    """BS.1770's K-weighting as pyloudnorm builds it, a high shelf then a high-pass, as
+    second-order sections."""
     filters = pyloudnorm.Meter(rate_hz)._filters.values()
-    return tuple((stage.b * stage.passband_gain, stage.a) for stage in filters)
+    return np.array([np.r_[stage.b * stage.passband_gain, stage.a] for stage in filters])
 
 
 def k_weighted_energy(
-    samples: np.ndarray, states: FilterStates | None = None, rate_hz: int = 44100
-) -> tuple[np.ndarray, FilterStates]:
+    samples: np.ndarray, state: np.ndarray | None = None, rate_hz: int = 44100
+) -> tuple[np.ndarray, np.ndarray]:
     """Per frame of (channels, frames) samples, the sum over the channels of the squared
-    K-weighted signal; and the filters' states, to carry on with the samples that follow."""
-    stages = _k_weighting(rate_hz)
-    if states is None:
-        states = [[lfilter_zi(b, a) * 0.0 for _ in samples] for b, a in stages]
-    energy = np.zeros(samples.shape[1])
-    for channel, signal in enumerate(samples):
-        signal = signal.astype(np.float64)
-        for stage, (b, a) in enumerate(stages):
-            signal, states[stage][channel] = lfilter(b, a, signal, zi=states[stage][channel])
-        energy += np.square(signal)
-    return energy, states
+    K-weighted signal; and the filter's state, to carry on with the samples that follow."""
+    sections = _k_weighting(rate_hz)
+    if state is None:
+        state = np.zeros((sections.shape[0], samples.shape[0], 2))
+    weighted, state = sosfilt(sections, samples.astype(np.float64), axis=1, zi=state)
+    return np.einsum("cf,cf->f", weighted, weighted), state
 
 
 def integrated_lufs(powers: np.ndarray) -> float:
@@ -109,18 +105,24 @@ def true_peak_envelope(audio: Audio, floor: float = 0.0) -> np.ndarray:
         np.max(np.abs(audio.samples[:, start:end]), axis=0, out=peaks[start:end])
     for start, end in _reaching(peaks, floor):
         lo, hi = max(0, start - _MARGIN), min(frames, end + _MARGIN)
-        up = resample_poly(audio.samples[:, lo:hi], _OVERSAMPLE, 1, axis=1, window=_INTERPOLATOR)
-        loudest = np.max(np.abs(up), axis=0)
-        # the phases as strided views: far cheaper than a reduction over a reshaped axis
-        per_frame = functools.reduce(
-            np.maximum, (loudest[phase::_OVERSAMPLE] for phase in range(_OVERSAMPLE))
-        )
-        peaks[start:end] = per_frame[start - lo : end - lo]
+        part = audio.samples[:, lo:hi]
+        loudest = np.max(np.abs(part), axis=0) * _PHASE_ZERO
+        for phase in _PHASES:
+            between = upfirdn(phase, part, axis=1)[:, _DELAY : _DELAY + part.shape[1]]
+            np.maximum(loudest, np.max(np.abs(between), axis=0), out=loudest)
+        peaks[start:end] = loudest[start - lo : end - lo]
     return peaks
 
 
 _INTERPOLATOR = firwin(81, 1 / _OVERSAMPLE, window=("kaiser", 5.0)).astype(np.float32)
 """The 4× interpolating filter as resample_poly designs it by default for float32 audio."""
+_PHASES = tuple(_OVERSAMPLE * _INTERPOLATOR[phase::_OVERSAMPLE] for phase in range(1, _OVERSAMPLE))
+"""The filter's phases that fall between the samples: each a plain 20-tap filter. The values
+it makes on the samples themselves are the samples (all but its centre tap are within 1e-16
+of zero), so they are not computed."""
+_PHASE_ZERO = np.float32(_OVERSAMPLE * _INTERPOLATOR[_INTERPOLATOR.size // 2])
+_DELAY = _INTERPOLATOR.size // (2 * _OVERSAMPLE)
+"""Frames by which each phase's output lags the frame it belongs to."""
 _REACH = _OVERSAMPLE * max(
     float(np.abs(_INTERPOLATOR[phase::_OVERSAMPLE]).sum()) for phase in range(_OVERSAMPLE)
 )

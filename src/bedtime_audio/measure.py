@@ -2,7 +2,7 @@
 story: the K-weighted energy (BS.1770) and the true peak. A stretch of the story measured on its
 own gives the hops it covers, partial ones at its ends; the stretches' levels add up to the
 story's, and the story's loudness, loudness range and peaks come from them. Memory does not grow
-with the story: the audio is read ten seconds at a time, and a hop is two numbers."""
+with the story: the audio is read half a second at a time, and a hop is two numbers."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from .workdir import DIE_WITH_PARENT
 RATE_HZ = 44100
 HOP_FRAMES = RATE_HZ // 10
 """BS.1770's block step: 400 ms blocks start every 100 ms."""
-PIECE_FRAMES = 100 * HOP_FRAMES
-"""Decoded and measured at once: ten seconds."""
+PIECE_FRAMES = 5 * HOP_FRAMES
+"""Decoded and measured at once: half a second. Small pieces stay in the processor's cache, and
+their buffers are reused, not fresh memory from the system each time (see executors.py's
+return_large_buffers): a third of the measuring's time went on that."""
 _BLOCK_HOPS = 4
 _SHORT_TERM_HOPS = 30
 """EBU Tech 3342's loudness range is taken over 3 s windows."""
@@ -142,12 +144,12 @@ def levels(pieces: Iterable[np.ndarray], first: int, lo: int = 0, hi: int = sys.
     its part inside."""
     energies: list[tuple[int, np.ndarray]] = []
     peaks: list[tuple[int, np.ndarray]] = []
-    states = None
+    state = None
     carry = np.zeros((2, 0), np.float32)
     position = done = joined_start = first  # done: frames before it have their true peaks
     envelope = np.zeros(0, np.float32)
     for piece in pieces:
-        energy, states = k_weighted_energy(piece, states)
+        energy, state = k_weighted_energy(piece, state)
         energies += _binned(energy, position, lo, hi, np.add)
         joined = np.concatenate([carry, piece], axis=1)
         joined_start = position - carry.shape[1]

@@ -88,7 +88,8 @@ def render_preset(name: str, frames: int, rate_hz: int, seed: int) -> np.ndarray
     """One preset at BED_LUFS plus its own level, as float64 (2, frames)."""
     preset = PRESETS[name]
     raw = preset.generate(np.random.default_rng(seed), frames, rate_hz)
-    return raw * (10 ** ((_calibration_db(name, rate_hz) + preset.level_db) / 20))
+    raw *= 10 ** ((_calibration_db(name, rate_hz) + preset.level_db) / 20)
+    return raw
 
 
 def render_bed(
@@ -138,8 +139,8 @@ def _segments(
         if index and length <= fade:
             break
         piece = _layers(soundscape, length, rate_hz, (*seed_parts, f"segment-{index}"))
-        fades = equal_power(length, fade if index else 0, fade if start + length < frames else 0)
-        total[:, start : start + length] += piece * fades
+        piece *= equal_power(length, fade if index else 0, fade if start + length < frames else 0)
+        total[:, start : start + length] += piece
     return total
 
 
@@ -149,7 +150,9 @@ def _layers(
     total = np.zeros((2, frames), np.float32)
     for layer in soundscape:
         signal = render_preset(layer.preset, frames, rate_hz, seed_for(*seed_parts, layer.preset))
-        total += (_toned(signal, layer, rate_hz) * 10 ** (layer.gain_db / 20)).astype(np.float32)
+        signal = _toned(signal, layer, rate_hz)
+        signal *= 10 ** (layer.gain_db / 20)
+        total += signal  # in place, into float32: a chapter's buffers are large
     return total
 
 

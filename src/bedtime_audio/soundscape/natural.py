@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .noise import brown, decaying_noise, events, filtered, pink, swept, wander
+from .noise import brown, decaying_noise, events, filtered, pink, ringing, swept, wander
 
 
 def brown_noise(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
@@ -16,13 +16,13 @@ def rain(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A soft pink bed of steady rain on leaves with Poisson-timed drops close by."""
     bed = filtered(pink(rng, frames), rate_hz, "bandpass", (200.0, 2500.0))
     drops = np.stack(
-        [
-            events(rng, frames, rate_hz, 35.0, decaying_noise(rng, rate_hz, 0.03, 0.006), 20.0)
-            for _channel in range(2)
-        ]
+        [events(rng, frames, rate_hz, 35.0, _drop(rng, rate_hz), 20.0) for _channel in range(2)]
     )
-    drops = filtered(drops, rate_hz, "bandpass", (500.0, 2000.0)) * 1.5
-    return bed + drops
+    return bed + drops * 1.5
+
+
+def _drop(rng: np.random.Generator, rate_hz: int) -> np.ndarray:
+    return ringing(decaying_noise(rng, rate_hz, 0.03, 0.006), rate_hz, "bandpass", (500.0, 2000.0))
 
 
 def wind(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
@@ -64,13 +64,13 @@ def fireplace(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray
     hiss = filtered(pink(rng, frames), rate_hz, "highpass", 2500.0) * 0.04
     hiss *= 0.7 + 0.3 * wander(rng, frames, rate_hz, (3.1, 7.7))
     crackles = np.stack(
-        [
-            events(rng, frames, rate_hz, 2.5, decaying_noise(rng, rate_hz, 0.01, 0.0015), 24.0)
-            for _channel in range(2)
-        ]
+        [events(rng, frames, rate_hz, 2.5, _crackle(rng, rate_hz), 24.0) for _channel in range(2)]
     )
-    crackles = filtered(crackles, rate_hz, "lowpass", 5000.0) * 0.5
-    return rumble + hiss + crackles
+    return rumble + hiss + crackles * 0.5
+
+
+def _crackle(rng: np.random.Generator, rate_hz: int) -> np.ndarray:
+    return ringing(decaying_noise(rng, rate_hz, 0.01, 0.0015), rate_hz, "lowpass", 5000.0)
 
 
 def night_forest(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:

@@ -42,6 +42,19 @@ def filtered(
     return sosfilt(sos, x, axis=-1)
 
 
+def ringing(
+    kernel: np.ndarray, rate_hz: int, kind: str, cutoff_hz: float | tuple[float, float]
+) -> np.ndarray:
+    """A short event's kernel through `filtered`, with RING_S of its ring-out: what a track of
+    its copies, filtered, would hold. Filter the kernel, not the track: between sparse events
+    a filter rings down into denormal numbers, which made the track's filter 15 times as slow."""
+    return filtered(np.r_[kernel, np.zeros(round(RING_S * rate_hz))], rate_hz, kind, cutoff_hz)
+
+
+RING_S = 0.02
+"""Long enough for the events' filters (2nd-order Butterworths from 500 Hz up) to fall 240 dB."""
+
+
 def swept(
     x: np.ndarray, rate_hz: int, kind: str, cutoff_hz: np.ndarray, width: float = 0.6
 ) -> np.ndarray:

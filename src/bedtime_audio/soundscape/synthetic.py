@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .noise import at_low_rate, decaying_noise, events, filtered, lfo, pink, tone, wander
+from .noise import at_low_rate, decaying_noise, events, filtered, lfo, pink, ringing, tone, wander
 
 
 def server_hum(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
@@ -68,6 +68,6 @@ def glitch(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     crush_amount = np.clip(events(rng, frames, rate_hz, 0.25, kernel, 0.0), 0, 1)
     dropout = np.clip(events(rng, frames, rate_hz, 0.2, kernel * 0.7, 0.0), 0, 0.7)
     mixed = bed * (1 - crush_amount) + crushed * crush_amount
-    ticks = events(rng, frames, rate_hz, 0.5, decaying_noise(rng, rate_hz, 0.02, 0.004), 18.0)
-    ticks = filtered(ticks, rate_hz, "bandpass", (800.0, 2500.0)) * 0.3
+    tick = ringing(decaying_noise(rng, rate_hz, 0.02, 0.004), rate_hz, "bandpass", (800.0, 2500.0))
+    ticks = events(rng, frames, rate_hz, 0.5, tick, 18.0) * 0.3
     return mixed * (1 - dropout) + ticks
