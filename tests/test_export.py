@@ -4,6 +4,7 @@ separately encoded stretches plays like one encode, and an edit re-encodes only 
 import dataclasses
 import hashlib
 import json
+import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ from bedtime_audio.artifacts import StoryInfo
 from bedtime_audio.audio import Audio
 from bedtime_audio.cache import AudioCache, Store
 from bedtime_audio.executors import open_executor
-from bedtime_audio.export import Mastered, Section, export
+from bedtime_audio.export import Mastered, Section, _read_stretch, _Stretch, export
 from bedtime_audio.master import (
     CEILING_DBTP,
     PEAK_LIMIT_DBTP,
     limit,
     true_peak_dbtp,
 )
+from bedtime_audio.measure import Levels
 from bedtime_audio.mix import GRID_FRAMES, RATE_HZ
 
 HANDOFF_S = 4.0
@@ -153,6 +155,27 @@ def test_a_damaged_stretch_is_encoded_again(tmp_path: Path) -> None:
     again = render(sections, tmp_path / "again", store)
     assert np.array_equal(first, again)
     assert all(store.read(path.stem) is not None for path in store.entries())
+
+
+def test_a_spliced_stretch_s_frames_are_let_go(tmp_path: Path) -> None:
+    """A night's tail is hundreds of stretches: splicing keeps each one's levels, never its
+    frames, so the render's memory does not grow with the story's length."""
+    store = Store(tmp_path / "encoded")
+    levels = Levels(7, np.arange(50.0), np.ones(50, np.float32))
+    frames = bytes(range(256)) * 40_000  # 10 MB
+    store.write("k", frames, *levels.to_bytes(), meta={"frames_bytes": len(frames), "first_hop": 7})
+    tracemalloc.start()
+    try:
+        found = _read_stretch(store, _Stretch("k", 0, 0, 0, None, 0, 0))
+        assert found is not None
+        spliced, kept = found
+        assert spliced == frames
+        del found, spliced
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 100_000
+    assert kept.first_hop == 7 and np.array_equal(kept.energy, levels.energy)
 
 
 def buzz(section: Section) -> Mastered:
