@@ -117,9 +117,9 @@ def true_peak_envelope(audio: Audio, floor: float = 0.0) -> np.ndarray:
 _INTERPOLATOR = firwin(81, 1 / _OVERSAMPLE, window=("kaiser", 5.0)).astype(np.float32)
 """The 4× interpolating filter as resample_poly designs it by default for float32 audio."""
 _PHASES = tuple(_OVERSAMPLE * _INTERPOLATOR[phase::_OVERSAMPLE] for phase in range(1, _OVERSAMPLE))
-"""The filter's phases that fall between the samples: each a plain 20-tap filter. The values
-it makes on the samples themselves are the samples (all but its centre tap are within 1e-16
-of zero), so they are not computed."""
+"""The filter's phases that fall between the samples: each a plain 20-tap filter. On the
+samples themselves it gives the samples times its centre tap (its other taps there are within
+1e-16 of zero), so that phase is not filtered."""
 _PHASE_ZERO = np.float32(_OVERSAMPLE * _INTERPOLATOR[_INTERPOLATOR.size // 2])
 _DELAY = _INTERPOLATOR.size // (2 * _OVERSAMPLE)
 """Frames by which each phase's output lags the frame it belongs to."""
