@@ -390,14 +390,14 @@ def _encode(
 
 
 def _read_stretch(encoded: Store, stretch: _Stretch) -> tuple[memoryview, Levels] | None:
-    """A stretch's kept frames, and its levels in the story: a copy of their own, so that the
-    frames are let go once spliced (the levels of a night's stretches are kept, its frames not)."""
+    """A stretch's kept frames, and its levels in the story (which do not hold on to the frames:
+    the levels of a night's stretches are kept, its frames are let go once spliced)."""
     found = encoded.read(stretch.key)
     if found is None:
         return None
     meta, data = found
     size = meta["frames_bytes"]
-    return data[:size], Levels.from_bytes(meta["first_hop"], bytes(data[size:]))
+    return data[:size], Levels.from_bytes(meta["first_hop"], data[size:])
 
 
 def _heard(

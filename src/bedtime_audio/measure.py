@@ -74,9 +74,11 @@ class Levels:
 
     @classmethod
     def from_bytes(cls, first_hop: int, data: memoryview | bytes) -> Levels:
+        """Levels of their own, copied out of `data`: never a view that would keep a larger
+        buffer they were read from (a stretch's encoded frames) in memory."""
         hops = len(data) // 12
-        energy = np.frombuffer(data[: 8 * hops], "<f8")
-        return cls(first_hop, energy, np.frombuffer(data[8 * hops :], "<f4"))
+        energy = np.frombuffer(data[: 8 * hops], "<f8").copy()
+        return cls(first_hop, energy, np.frombuffer(data[8 * hops :], "<f4").copy())
 
     @staticmethod
     def joined(parts: Iterable[Levels]) -> Levels:
