@@ -30,6 +30,8 @@ from bedtime_audio.synth import line_jobs
 FUZZ = bool(os.environ.get("BEDTIME_FUZZ"))
 OUTCOMES: Counter[str] = Counter()
 """What the generated inputs came to, printed by `make fuzz`."""
+SCRATCH = tempfile.TemporaryDirectory(prefix="bedtime-fuzz-")
+"""Every generated file's folder, removed with the module's tests."""
 
 
 def examples(modest: int, fuzzing: int) -> Any:
@@ -143,7 +145,7 @@ def located(error: BedtimeError, path: Path) -> bool:
 
 
 def write(data: bytes, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="bedtime-fuzz-"))
+    folder = Path(tempfile.mkdtemp(dir=SCRATCH.name))
     path = folder / name
     path.write_bytes(data)
     return path
@@ -296,6 +298,7 @@ def test_what_check_accepts_renders(document: str) -> None:
 
 
 def teardown_module() -> None:
+    SCRATCH.cleanup()
     if FUZZ:
         for outcome, count in sorted(OUTCOMES.items()):
             print(f"fuzz: {count:6d}  {outcome}")
