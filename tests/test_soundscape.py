@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 from scipy.signal import welch
@@ -59,6 +61,20 @@ def test_every_preset_is_stereo_finite_and_seam_free(name: str) -> None:
     assert (rms > 1e-4).all(), "no digital silence"
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_made_in_a_few_buffers_of_its_own_size(name: str) -> None:
+    """A bed is made a minute at a time; what making one minute takes, beside the minute
+    itself, adds to the mixing worker's peak."""
+    render_preset(name, RATE, RATE, 1)  # calibrated once, outside the measure
+    tracemalloc.start()
+    try:
+        made = render_preset(name, RATE * 20, RATE, 1)
+        _held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 4.5 * made.nbytes, peak / made.nbytes
+
+
 def test_same_seed_same_samples_other_seed_other_samples() -> None:
     bed = (Layer("rain"), Layer("wind", gain_db=-6))
     a = render_bed(bed, 3.0, RATE, "story", "chapter-0")
@@ -84,7 +100,7 @@ def test_a_mixed_bed_moves_from_synthetic_to_natural() -> None:
     arc = render_bed((hum, rain), 12.0, RATE, "arc", arc_db=6.0).samples
     synthetic = render_bed((hum,), 12.0, RATE, "arc").samples
     natural = render_bed((rain,), 12.0, RATE, "arc").samples
-    gains = arc_gains(arc.shape[1], 6.0)
+    gains = dict(arc_gains(arc.shape[1], 6.0))
     expected = synthetic * gains["synthetic"] + natural * gains["natural"]
     np.testing.assert_allclose(arc, expected, atol=1e-5)
     assert 20 * np.log10(gains["synthetic"][[0, -1]]) == pytest.approx([0.0, -6.0])

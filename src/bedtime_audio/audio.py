@@ -49,7 +49,7 @@ class Audio:
 
     def scaled(self, gain: np.ndarray) -> Audio:
         """Each frame multiplied by its own gain (a curve, one value per frame)."""
-        return Audio(self.samples * gain.astype(np.float32), self.rate_hz)
+        return Audio(self.samples * gain.astype(np.float32, copy=False), self.rate_hz)
 
     def resample(self, rate_hz: int) -> Audio:
         if rate_hz == self.rate_hz:

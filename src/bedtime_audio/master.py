@@ -203,5 +203,6 @@ def master_to_target(
     shortfall_db = gain_to_target(mastered, target_lufs)
     if abs(shortfall_db) > 0.1:
         gain_db += shortfall_db
+        del mastered  # not held while mastered again: a chapter is long
         mastered = master(audio, gain_db, ceiling_dbtp)
     return mastered, gain_db

@@ -280,11 +280,18 @@ def mix_tail(piece: TailPiece, slug: str) -> ChapterMix:
     samples = bed.samples * equal_power(frames, handoff, handoff if piece.handoff_s else 0)
     fade_s = max(MIN_TAIL_FADE_S, piece.tail_s / 4)
     fade_from = max(0, round((piece.tail_s - fade_s - piece.start_s) * RATE_HZ))
-    if fade_from < frames:
-        done = (piece.start_s + np.arange(fade_from, frames) / RATE_HZ - piece.tail_s) / fade_s
-        samples[:, fade_from:] *= (0.5 - 0.5 * np.cos(np.pi * np.clip(done, -1.0, 0.0))).astype(
-            np.float32
-        )
+    if fade_from < frames:  # 0.5 - 0.5 cos(pi clip(done, -1, 0)), worked in place: a piece is long
+        done = np.arange(fade_from, frames, dtype=np.float64)
+        done /= RATE_HZ
+        done += piece.start_s
+        done -= piece.tail_s
+        done /= fade_s
+        np.clip(done, -1.0, 0.0, out=done)
+        done *= np.pi
+        np.cos(done, out=done)
+        done *= 0.5
+        np.subtract(0.5, done, out=done)
+        samples[:, fade_from:] *= done.astype(np.float32)
     timeline = Timeline(-1, Chapter("", piece.soundscape, (), 0), (), (), piece.length_s)
     silence = np.zeros(samples.shape, np.float32)  # untouched pages: no memory until written
     return ChapterMix(timeline, Audio(silence, RATE_HZ), Audio(samples, RATE_HZ))

@@ -305,17 +305,21 @@ def mix_section(
     to the target loudness, a piece of the tail at `gain_db`, the last chapter's gain."""
     ceiling = section.ceiling_dbtp
     if isinstance(timeline, TailPiece):
-        assert gain_db is not None
         mixed = mix_tail(timeline, slug)
-        audio = master(mixed.mixed, gain_db, ceiling)
     else:
         mixed = mix_chapter(timeline, options.lines, slug)
-        audio, gain_db = master_to_target(mixed.mixed, options.target_lufs, ceiling)
+    stems = {stem: getattr(mixed, stem) for stem in STEMS} if options.outputs.stems else {}
+    whole = mixed.mixed
+    del mixed  # the voice and the bed are let go unless kept as stems: a chapter is long
+    if gain_db is None:
+        audio, gain_db = master_to_target(whole, options.target_lufs, ceiling)
+    else:
+        audio = master(whole, gain_db, ceiling)
     keys = section_keys(section, options.outputs.stems)
-    if options.outputs.stems:  # the stems take the limiter's gain too, so they add up to the mix
-        curve = limiter_gain(mixed.mixed.gain(gain_db), ceiling)
-        for stem in STEMS:
-            options.chapters.put(keys[stem], getattr(mixed, stem).gain(gain_db).scaled(curve))
+    if stems:  # the stems take the limiter's gain too, so they add up to the mix
+        curve = limiter_gain(whole.gain(gain_db), ceiling)
+        for stem, part in stems.items():
+            options.chapters.put(keys[stem], part.gain(gain_db).scaled(curve))
     # last: with it, the section is complete
     options.chapters.put(keys["mix"], audio, {"gain_db": gain_db})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -104,19 +104,24 @@ def render_bed(
     if not arc_db or family(soundscape) != "mixed":
         return Audio(_segments(soundscape, frames, rate_hz, seed_parts), rate_hz)
     total = np.zeros((2, frames), np.float32)
-    for name, gain in arc_gains(frames, arc_db).items():
+    for name, gain in arc_gains(frames, arc_db):
         layers = tuple(layer for layer in soundscape if layer_family(layer) == name)
-        total += _segments(layers, frames, rate_hz, seed_parts) * gain
+        _add_along(total, _segments(layers, frames, rate_hz, seed_parts), gain)
     return Audio(total, rate_hz)
 
 
-def arc_gains(frames: int, arc_db: float) -> dict[Family, np.ndarray]:
-    """Per family, a gain falling (synthetic) or rising (natural) by arc_db across the frames."""
+def _add_along(total: np.ndarray, part: np.ndarray, gain: np.ndarray) -> None:
+    """total += part * gain, in place and without a third buffer: a chapter's are large."""
+    part *= gain
+    total += part
+
+
+def arc_gains(frames: int, arc_db: float) -> Iterator[tuple[Family, np.ndarray]]:
+    """Per family, a gain falling (synthetic) or rising (natural) by arc_db across the frames,
+    each made when it is wanted."""
     progress = np.linspace(0.0, 1.0, frames, dtype=np.float32)
-    return {
-        "synthetic": 10 ** (-arc_db * progress / 20),
-        "natural": 10 ** (-arc_db * (1 - progress) / 20),
-    }
+    yield "synthetic", 10 ** (-arc_db * progress / 20)
+    yield "natural", 10 ** (-arc_db * (1 - progress) / 20)
 
 
 def _segments(

@@ -66,7 +66,10 @@ def fireplace(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray
     crackles = np.stack(
         [events(rng, frames, rate_hz, 2.5, _crackle(rng, rate_hz), 24.0) for _channel in range(2)]
     )
-    return rumble + hiss + crackles * 0.5
+    crackles *= 0.5
+    rumble += hiss  # rumble + hiss + crackles * 0.5, in place: a long segment's buffers are large
+    rumble += crackles
+    return rumble
 
 
 def _crackle(rng: np.random.Generator, rate_hz: int) -> np.ndarray:

@@ -59,15 +59,22 @@ def data_pulse(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarra
 def glitch(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A hushed electrical bed with sparse soft dropouts and moments of bit-crushed grain."""
     bed = filtered(pink(rng, frames), rate_hz, "bandpass", (150.0, 3000.0))
-    crushed = np.round(bed * 6) / 6
     hold = 8
-    crushed = np.repeat(crushed[:, ::hold], hold, axis=1)[:, :frames]
+    crushed = np.repeat(np.round(bed[:, ::hold] * 6) / 6, hold, axis=1)[:, :frames]
     ramp = np.hanning(max(3, int(0.06 * rate_hz)))
     window = np.ones(max(1, int(0.3 * rate_hz)))
     kernel = np.convolve(window, ramp / ramp.sum())
     crush_amount = np.clip(events(rng, frames, rate_hz, 0.25, kernel, 0.0), 0, 1)
     dropout = np.clip(events(rng, frames, rate_hz, 0.2, kernel * 0.7, 0.0), 0, 0.7)
-    mixed = bed * (1 - crush_amount) + crushed * crush_amount
+    # bed * (1 - crush_amount) + crushed * crush_amount, then * (1 - dropout) + ticks, worked in
+    # place: a long segment's stereo buffers are large
+    bed *= 1 - crush_amount
+    crushed *= crush_amount
+    bed += crushed
+    del crushed
+    bed *= 1 - dropout
     tick = ringing(decaying_noise(rng, rate_hz, 0.02, 0.004), rate_hz, "bandpass", (800.0, 2500.0))
-    ticks = events(rng, frames, rate_hz, 0.5, tick, 18.0) * 0.3
-    return mixed * (1 - dropout) + ticks
+    ticks = events(rng, frames, rate_hz, 0.5, tick, 18.0)
+    ticks *= 0.3
+    bed += ticks
+    return bed
