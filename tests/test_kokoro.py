@@ -79,6 +79,31 @@ def test_importing_the_engine_leaves_the_runtime_unloaded() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_engine_gives_its_working_memory_back_after_speaking(speak: Speak) -> None:
+    """ONNX Runtime's arena keeps what the longest sentence took unless told to shrink: a
+    worker that mixes a chapter between sentences would hold both."""
+    code = (
+        "from bedtime_audio.engines.kokoro import KokoroEngine\n"
+        "from bedtime_audio.model import Voice\n"
+        "def held(): return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
+        "engine, voice = KokoroEngine(1), Voice('kokoro', 'af_heart')\n"
+        "engine.synthesize('Hush now.', voice)\n"
+        "before = held()\n"
+        f"engine.synthesize({LONG_SENTENCE!r}, voice)\n"
+        "print(before, held())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before_mb, after_mb = map(float, out.stdout.split())
+    assert after_mb <= before_mb + 100, (before_mb, after_mb)  # without shrinking: +330 MB
+
+
+LONG_SENTENCE = (
+    "The lanterns along the harbour wall went out one by one, and the boats leaned against "
+    "their ropes while the tide came in slowly, carrying the smell of salt and cold stone "
+    "up the steps to the sleeping town, where every window was already dark and quiet."
+)
+
+
 def test_blends_parse_with_default_weights() -> None:
     assert parse_blend("af_bella:0.6+af_sky:0.4") == [("af_bella", 0.6), ("af_sky", 0.4)]
     assert parse_blend("af_sky + bf_emma:2") == [("af_sky", 1.0), ("bf_emma", 2.0)]

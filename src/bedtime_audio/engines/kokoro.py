@@ -210,8 +210,24 @@ def _load(threads: int) -> Any:
         session = ort.InferenceSession(
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        return Kokoro.from_session(session, str(voices_path))
+        return Kokoro.from_session(_Shrinking(session, ort.RunOptions()), str(voices_path))
     except Exception as exc:  # onnxruntime raises its own types; espeak-ng raises RuntimeError
         raise EngineError(
             f"kokoro: could not load {model_path} ({exc}); run 'make setup'"
         ) from None
+
+
+class _Shrinking:
+    """The session, handing back after every run what its memory arena no longer uses. The
+    speech is the same and as fast, but a worker between sentences (mixing a chapter, say)
+    held about 390 MB after dream-standard's first 60 sentences instead of 780 MB."""
+
+    def __init__(self, session: Any, options: Any) -> None:
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._session, self._options = session, options
+
+    def run(self, output_names: Any, inputs: Any) -> Any:
+        return self._session.run(output_names, inputs, self._options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
