@@ -36,6 +36,12 @@ _DRIVING = 2
 raised when a change alters what a take sounds like (2: British voices keep their variant)."""
 
 
+_SERVER_PRELOAD = [__name__, "pyttsx3.drivers.espeak", "bedtime_audio.cli"]
+"""Imported once by the fork server that the children come from, not again by every child:
+this module, pyttsx3's eSpeak NG driver, and what the `bedtime` command's script imports,
+which each child runs again before it starts (multiprocessing's spawn preparation). Listing
+"__main__" would say that, but Python 3.11's fork server ignores it."""
+
 _ATTEMPTS = 4
 """Takes of a line until two agree: a render must not depend on one take's timing."""
 
@@ -100,7 +106,7 @@ class Pyttsx3Engine:
     def _in_child(self, text: str, voice: Voice) -> Audio | BedtimeError:
         receiver, sender = multiprocessing.Pipe(duplex=False)
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload(_SERVER_PRELOAD)
         child = context.Process(target=_synthesize_once, args=(text, voice, sender), daemon=True)
         child.start()
         sender.close()
