@@ -3,6 +3,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from scipy.signal import welch
+from scipy.stats import kurtosis
 
 from bedtime_audio.model import Layer
 from bedtime_audio.soundscape import PRESETS, arc_gains, family, render_bed, render_preset
@@ -27,11 +28,13 @@ def slope_db_per_octave(signal: np.ndarray, lo_hz: float, hi_hz: float) -> float
 def test_pink_noise_falls_three_db_per_octave() -> None:
     signal = pink(np.random.default_rng(1), RATE * 20, channels=1)[0]
     assert slope_db_per_octave(signal, 50, 10000) == pytest.approx(-3.0, abs=1.0)
+    assert kurtosis(signal) == pytest.approx(0.0, abs=0.3)  # Gaussian, as noise in nature
 
 
 def test_brown_noise_falls_six_db_per_octave() -> None:
     signal = brown(np.random.default_rng(2), RATE * 20, RATE, channels=1)[0]
     assert slope_db_per_octave(signal, 100, 5000) == pytest.approx(-6.0, abs=1.0)
+    assert kurtosis(signal) == pytest.approx(0.0, abs=0.3)
 
 
 def test_presets_declare_both_families() -> None:
