@@ -5,6 +5,7 @@ import pytest
 from scipy.signal import welch
 from scipy.stats import kurtosis
 
+from bedtime_audio.executors import threaded_map
 from bedtime_audio.model import Layer
 from bedtime_audio.soundscape import PRESETS, arc_gains, family, render_bed, render_preset
 from bedtime_audio.soundscape.noise import (
@@ -110,6 +111,28 @@ def test_a_mixed_bed_moves_from_synthetic_to_natural() -> None:
     assert 20 * np.log10(gains["natural"][[0, -1]]) == pytest.approx([-6.0, 0.0])
     plain = render_bed((rain,), 12.0, RATE, "arc", arc_db=6.0).samples
     np.testing.assert_array_equal(plain, natural)  # one family: no arc to follow
+
+
+def test_a_bed_made_in_threads_is_the_same_bed() -> None:
+    """Two segments of two layers in each family, made two at a time, added in order."""
+    bed = (Layer("server-hum"), Layer("glitch", gain_db=-6.0), Layer("rain"), Layer("wind"))
+    one = render_bed(bed, 66.0, RATE, "threads", arc_db=6.0).samples
+    two = render_bed(bed, 66.0, RATE, "threads", arc_db=6.0, threads=2).samples
+    np.testing.assert_array_equal(one, two)
+
+
+def test_threaded_map_keeps_order_and_makes_no_more_than_its_threads_ahead() -> None:
+    made: list[int] = []
+
+    def slow_square(n: int) -> int:
+        made.append(n)
+        return n * n
+
+    read = []
+    for value in threaded_map(slow_square, range(12), 3):
+        assert len(made) - len(read) <= 3  # made, not yet read: at most one per thread
+        read.append(value)
+    assert read == [n * n for n in range(12)]
 
 
 @pytest.mark.parametrize(

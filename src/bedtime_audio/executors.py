@@ -3,10 +3,14 @@ a Dask cluster.
 
 A unit is a module-level function and picklable arguments that reads what it needs from the
 caches and writes its result into them: speak one sentence into the line cache, mix one section
-into the chapter cache, encode one stretch into the encoded store. Each result is named by
+into the chapter cache, encode a stretch into the encoded store. Each result is named by
 everything it was made from and written atomically, so a unit run twice (its worker killed
 half-way and the unit run again elsewhere) writes the same bytes: a render is the same sample
 for sample wherever its units ran.
+
+A unit may use `unit_threads` threads: the cores shared out among the units that run at once.
+With --jobs 1 on two cores, Kokoro speaks with two threads, a bed's layers are made
+two at a time, and two stretches are encoded side by side.
 
 Units are run highest priority first, and in the order given within a priority: a batch render
 queues every story's speech at once and gives a finished story's mixing and encoding the next
@@ -23,15 +27,18 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor as PoolExecutor
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .errors import DependencyError
 
+T = TypeVar("T")
+R = TypeVar("R")
 EXECUTORS = ("local", "dask")
 FINISHING = 1
 """The priority of mixing and encoding: ahead of any speech, so a story spoken is finished
@@ -40,8 +47,8 @@ while the next is spoken."""
 
 class Executor(Protocol):
     workers: int
-    engine_threads: int
-    """CPU threads each unit's speech engine may use."""
+    unit_threads: int
+    """CPU threads each unit may use: its speech engine's, its bed's."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, priority: int = 0) -> Future[Any]:
         """Queue a unit; higher priorities run first."""
@@ -77,7 +84,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.engine_threads = max(1, default_jobs() // workers)
+        self.unit_threads = max(1, default_jobs() // workers)
         self._pool: PoolExecutor
         if workers == 1:
             self._pool = ThreadPoolExecutor(1)
@@ -172,7 +179,7 @@ class DaskExecutor:
             except (OSError, TimeoutError) as exc:
                 raise DependencyError(f"no Dask scheduler answers at {scheduler}: {exc}") from None
         self.workers = max(1, len(self.client.scheduler_info()["workers"]))
-        self.engine_threads = 1
+        self.unit_threads = 1
         self._held: set[Any] = set()
         """Dask forgets a task whose future is dropped: held until each finishes."""
         self._lock = threading.Lock()
@@ -202,6 +209,22 @@ class DaskExecutor:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def threaded_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+    """fn of each item, in order, made in up to `threads` threads at once (numpy and scipy let
+    go of the interpreter while they work), never more than `threads` ahead of the reader."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        ahead: deque[Future[R]] = deque()
+        for item in items:
+            ahead.append(pool.submit(fn, item))
+            if len(ahead) >= threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 _MMAP_THRESHOLD = 1 << 20

@@ -38,7 +38,7 @@ from .audio import Audio
 from .cache import AudioCache, Store, write_atomic
 from .cover import cover, write_covers
 from .errors import DependencyError, ExportError
-from .executors import FINISHING, Executor
+from .executors import FINISHING, Executor, threaded_map
 from .master import CEILING_DBTP, PEAK_LIMIT_DBTP
 from .measure import Levels, Measured, decode, levels, measure_file
 from .mix import CHANNELS, RATE_HZ, Placed
@@ -340,20 +340,26 @@ def _encode(
     spans = _spans(sections)
     stretches = {ext: _stretches(sections, codec, encoder) for ext, codec in _CODECS.items()}
 
-    def encode(ext: str, stretch: _Stretch) -> Future[str]:
-        heard = _heard(sections, offsets, stretch)
+    def encode(work: Sequence[tuple[str, _Stretch]]) -> Future[list[str]]:
         return executor.submit(
-            encode_stretch,
-            *(encoder, _CODECS[ext], stretch, *heard, chapters.root, encoded.root),
+            encode_stretches,
+            encoder,
+            [(_CODECS[ext], stretch, *_heard(sections, offsets, stretch)) for ext, stretch in work],
+            *(chapters.root, encoded.root),
             priority=FINISHING,
         )
 
-    units = [
-        encode(ext, stretch)
+    missing = [
+        (ext, stretch)
         for ext, theirs in stretches.items()
         for stretch in theirs
         if not encoded.holds(stretch.key)
     ]
+    at_once = executor.unit_threads  # a unit's stretches are encoded side by side
+    units = {
+        encode(missing[i : i + at_once]): len(missing[i : i + at_once])
+        for i in range(0, len(missing), at_once)
+    }
     whole = [f"{story.slug}.opus"] if outputs.opus else []
     if outputs.opus or outputs.stems:
         with _Encoders(ffmpeg, tmp, story.slug) as encoders:
@@ -362,9 +368,11 @@ def _encode(
                 whole.append(f"{story.slug}.{stem}.flac")
                 sinks[stem] = [_Sink(encoders.start(whole[-1], _FLAC))]
             _stream(sections, lambda s: mastered(chapters, s, outputs.stems), sinks)
-    for done, unit in enumerate(as_completed(units), 1):
+    done = 0
+    for unit in as_completed(units):
         unit.result()
-        progress(f"{story.slug}: encoded {done}/{len(units)} stretches")
+        done += units[unit]
+        progress(f"{story.slug}: encoded {done}/{len(missing)} stretches")
     heard = {}
     for ext, theirs in stretches.items():
         with open(tmp / f"audio.{_CODECS[ext].name}", "wb") as spliced:  # hours of tail are long
@@ -372,7 +380,7 @@ def _encode(
             for stretch in theirs:
                 found = _read_stretch(encoded, stretch)
                 if found is None:  # damaged since it was written, and so removed: encode again
-                    encode(ext, stretch).result()
+                    encode([(ext, stretch)]).result()
                     found = _read_stretch(encoded, stretch)
                 if found is None:
                     raise ExportError(
@@ -412,6 +420,23 @@ def _heard(
     return [section for section, _offset in heard], heard[0][1]
 
 
+def encode_stretches(
+    encoder: str,
+    work: Sequence[tuple[_Codec, _Stretch, Sequence[Section], int]],
+    chapters_root: Path,
+    encoded_root: Path,
+) -> list[str]:
+    """The unit of encoding: stretches of the story (each a codec, a stretch, the sections it
+    hears and where the first starts), encoded side by side, each by `encode_stretch`."""
+    return list(
+        threaded_map(
+            lambda one: encode_stretch(encoder, *one, chapters_root, encoded_root),
+            work,
+            len(work),
+        )
+    )
+
+
 def encode_stretch(
     encoder: str,
     codec: _Codec,
@@ -421,9 +446,9 @@ def encode_stretch(
     chapters_root: Path,
     encoded_root: Path,
 ) -> str:
-    """The unit of encoding: one stretch of the story, from the chapter cache into the encoded
-    store, with its levels as a player decodes its frames. `heard` are the sections it
-    overlaps, the first starting at story frame `offset`."""
+    """One stretch of the story, from the chapter cache into the encoded store, with its
+    levels as a player decodes its frames. `heard` are the sections it overlaps, the first
+    starting at story frame `offset`."""
     ffmpeg = require_ffmpeg()
     if encoder_id(ffmpeg) != encoder:
         raise ExportError(

@@ -210,7 +210,8 @@ def widened(audio: Audio, pauses: tuple[tuple[float, float], ...], least_s: floa
     return Audio(np.concatenate([*parts, audio.samples[:, cut:]], axis=1), audio.rate_hz)
 
 
-def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
+def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str, threads: int = 1) -> ChapterMix:
+    """The chapter's voice and its bed, each scene's made in `threads` threads."""
     frames = round((timeline.length_s + HANDOFF_S) * RATE_HZ)
     voice = np.zeros((CHANNELS, frames), np.float32)
     for placed in timeline.lines:
@@ -218,7 +219,7 @@ def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str) -> ChapterMix:
             start = round((placed.start_s + offset_s) * RATE_HZ)
             end = min(frames, start + clip.frames)
             voice[:, start:end] += clip.samples[:, : end - start]
-    bed = _bed(timeline, frames, slug)
+    bed = _bed(timeline, frames, slug, threads)
     for placed_cue in timeline.cues:
         sound = cue_audio(placed_cue.cue, RATE_HZ, placed_cue.seed).samples
         start = round(placed_cue.start_s * RATE_HZ)
@@ -270,12 +271,15 @@ def tail_pieces(soundscape: Soundscape, tail_s: float) -> list[TailPiece]:
     ]
 
 
-def mix_tail(piece: TailPiece, slug: str) -> ChapterMix:
-    """One piece of the tail: its own stretch of bed, faded in over HANDOFF_S (from the last
-    chapter, or the piece before), out under the next piece, and along the tail's fade."""
+def mix_tail(piece: TailPiece, slug: str, threads: int = 1) -> ChapterMix:
+    """One piece of the tail: its own stretch of bed (made in `threads` threads), faded in over
+    HANDOFF_S (from the last chapter, or the piece before), out under the next piece, and
+    along the tail's fade."""
     frames = round((piece.length_s + piece.handoff_s) * RATE_HZ)
     seconds = frames / RATE_HZ
-    bed = render_bed(piece.soundscape, seconds, RATE_HZ, slug, "tail", str(piece.index))
+    bed = render_bed(
+        piece.soundscape, seconds, RATE_HZ, slug, "tail", str(piece.index), threads=threads
+    )
     handoff = round(HANDOFF_S * RATE_HZ)
     samples = bed.samples * equal_power(frames, handoff, handoff if piece.handoff_s else 0)
     fade_s = max(MIN_TAIL_FADE_S, piece.tail_s / 4)
@@ -306,7 +310,7 @@ def _prepared(clip: Audio, gain_db: float) -> Audio:
     return clean.gain(gain_db).conform(RATE_HZ, CHANNELS)
 
 
-def _bed(timeline: Timeline, frames: int, slug: str) -> np.ndarray:
+def _bed(timeline: Timeline, frames: int, slug: str, threads: int) -> np.ndarray:
     bed = np.zeros((CHANNELS, frames), np.float32)
     half = SCENE_CROSSFADE_S / 2
     for position, part in enumerate(timeline.beds):
@@ -322,6 +326,7 @@ def _bed(timeline: Timeline, frames: int, slug: str) -> np.ndarray:
             f"chapter-{timeline.index}",
             f"scene-{part.scene}",
             arc_db=ARC_DB,
+            threads=threads,
         )
         crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
         fades = equal_power(end - start, 0 if first else crossfade, 0 if last else crossfade)

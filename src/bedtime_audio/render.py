@@ -280,6 +280,7 @@ class _Mixer:
                 self.timelines[section.key],
                 self.options,
                 gain_db,
+                self.executor.unit_threads,
                 priority=FINISHING,
             ): section
             for section in missing
@@ -300,14 +301,16 @@ def mix_section(
     timeline: Timeline | TailPiece,
     options: RenderOptions,
     gain_db: float | None,
+    threads: int = 1,
 ) -> None:
     """The unit of mixing: one section mixed and mastered into the chapter cache — a chapter
-    to the target loudness, a piece of the tail at `gain_db`, the last chapter's gain."""
+    to the target loudness, a piece of the tail at `gain_db`, the last chapter's gain. Its
+    bed is made in `threads` threads."""
     ceiling = section.ceiling_dbtp
     if isinstance(timeline, TailPiece):
-        mixed = mix_tail(timeline, slug)
+        mixed = mix_tail(timeline, slug, threads)
     else:
-        mixed = mix_chapter(timeline, options.lines, slug)
+        mixed = mix_chapter(timeline, options.lines, slug, threads)
     stems = {stem: getattr(mixed, stem) for stem in STEMS} if options.outputs.stems else {}
     whole = mixed.mixed
     del mixed  # the voice and the bed are let go unless kept as stems: a chapter is long

@@ -228,7 +228,7 @@ def start_speaking(
     units = {
         executor.submit(
             speak_sentence,
-            *(engine.name, engine.version, executor.engine_threads, cache.root, key, *keys[key]),
+            *(engine.name, engine.version, executor.unit_threads, cache.root, key, *keys[key]),
             priority=priority,
         ): key
         for key in missing

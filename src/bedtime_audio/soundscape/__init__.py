@@ -12,6 +12,7 @@ import numpy as np
 import pyloudnorm
 
 from ..audio import Audio, equal_power
+from ..executors import threaded_map
 from ..model import Layer, Soundscape
 from . import natural, synthetic
 from .noise import filtered
@@ -93,20 +94,26 @@ def render_preset(name: str, frames: int, rate_hz: int, seed: int) -> np.ndarray
 
 
 def render_bed(
-    soundscape: Soundscape, duration_s: float, rate_hz: int, *seed_parts: str, arc_db: float = 0.0
+    soundscape: Soundscape,
+    duration_s: float,
+    rate_hz: int,
+    *seed_parts: str,
+    arc_db: float = 0.0,
+    threads: int = 1,
 ) -> Audio:
     """The layers of a soundscape, summed, for a stretch of the story.
 
     With arc_db, a bed that mixes both families moves along the story's arc as it plays: its
     synthetic layers sink by arc_db from start to end while its natural layers rise by as much.
+    Its layers are made in `threads` threads.
     """
     frames = round(duration_s * rate_hz)
     if not arc_db or family(soundscape) != "mixed":
-        return Audio(_segments(soundscape, frames, rate_hz, seed_parts), rate_hz)
+        return Audio(_segments(soundscape, frames, rate_hz, seed_parts, threads), rate_hz)
     total = np.zeros((2, frames), np.float32)
     for name, gain in arc_gains(frames, arc_db):
         layers = tuple(layer for layer in soundscape if layer_family(layer) == name)
-        _add_along(total, _segments(layers, frames, rate_hz, seed_parts), gain)
+        _add_along(total, _segments(layers, frames, rate_hz, seed_parts, threads), gain)
     return Audio(total, rate_hz)
 
 
@@ -125,10 +132,15 @@ def arc_gains(frames: int, arc_db: float) -> Iterator[tuple[Family, np.ndarray]]
 
 
 def _segments(
-    soundscape: Soundscape, frames: int, rate_hz: int, seed_parts: tuple[str, ...]
+    soundscape: Soundscape,
+    frames: int,
+    rate_hz: int,
+    seed_parts: tuple[str, ...],
+    threads: int = 1,
 ) -> np.ndarray:
     """Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
-    however long a chapter or tail runs. A recording plays on through, looped."""
+    however long a chapter or tail runs. A recording plays on through, looped. The segments'
+    layers are made in `threads` threads and added in order: the same samples however many."""
     from ..sounds import looped
 
     segment, fade = round(SEGMENT_S * rate_hz), round(SEGMENT_FADE_S * rate_hz)
@@ -136,29 +148,34 @@ def _segments(
     for layer in soundscape:
         if layer.file:
             total += _toned(looped(layer.file, frames, rate_hz, layer.gain_db), layer, rate_hz)
-    soundscape = tuple(layer for layer in soundscape if not layer.file)
-    if not soundscape:
-        return total
-    for index, start in enumerate(range(0, frames, segment)):
+    generated = tuple(layer for layer in soundscape if not layer.file)
+    spans = []
+    for index, start in enumerate(range(0, frames, segment) if generated else ()):
         length = min(segment + fade, frames - start)
         if index and length <= fade:
             break
-        piece = _layers(soundscape, length, rate_hz, (*seed_parts, f"segment-{index}"))
+        spans.append((index, start, length))
+
+    def layer_of(task: tuple[tuple[int, int, int], Layer]) -> np.ndarray:
+        (index, _start, length), layer = task
+        return _layer(layer, length, rate_hz, (*seed_parts, f"segment-{index}"))
+
+    tasks = [(span, layer) for span in spans for layer in generated]
+    layers = threaded_map(layer_of, tasks, threads)
+    for index, start, length in spans:
+        piece = np.zeros((2, length), np.float32)
+        for _ in generated:
+            piece += next(layers)  # in place, into float32: a chapter's buffers are large
         piece *= equal_power(length, fade if index else 0, fade if start + length < frames else 0)
         total[:, start : start + length] += piece
     return total
 
 
-def _layers(
-    soundscape: Soundscape, frames: int, rate_hz: int, seed_parts: tuple[str, ...]
-) -> np.ndarray:
-    total = np.zeros((2, frames), np.float32)
-    for layer in soundscape:
-        signal = render_preset(layer.preset, frames, rate_hz, seed_for(*seed_parts, layer.preset))
-        signal = _toned(signal, layer, rate_hz)
-        signal *= 10 ** (layer.gain_db / 20)
-        total += signal  # in place, into float32: a chapter's buffers are large
-    return total
+def _layer(layer: Layer, frames: int, rate_hz: int, seed_parts: tuple[str, ...]) -> np.ndarray:
+    signal = render_preset(layer.preset, frames, rate_hz, seed_for(*seed_parts, layer.preset))
+    signal = _toned(signal, layer, rate_hz)
+    signal *= 10 ** (layer.gain_db / 20)
+    return signal
 
 
 def _toned(signal: np.ndarray, layer: Layer, rate_hz: int) -> np.ndarray:
