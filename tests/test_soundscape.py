@@ -124,12 +124,12 @@ def test_a_bed_made_in_threads_is_the_same_bed() -> None:
 def test_threaded_map_keeps_order_and_makes_no_more_than_its_threads_ahead() -> None:
     made: list[int] = []
 
-    def slow_square(n: int) -> int:
+    def square(n: int) -> int:
         made.append(n)
         return n * n
 
     read = []
-    for value in threaded_map(slow_square, range(12), 3):
+    for value in threaded_map(square, range(12), 3):
         assert len(made) - len(read) <= 3  # made, not yet read: at most one per thread
         read.append(value)
     assert read == [n * n for n in range(12)]
