@@ -56,3 +56,21 @@ def test_loudness_as_pyloudnorm_measures_it() -> None:
     assert found.span_lufs[0] == pytest.approx(first_half, abs=0.01)
     # two steady halves 12 dB apart: the loudness range spans them
     assert found.loudness_range_lu == pytest.approx(12.0, abs=1.0)
+
+
+@pytest.mark.parametrize("limit_of_loudest", [0.5, 4.0])
+def test_with_a_limit_the_loudest_peak_and_those_over_the_limit_stay_exact(
+    limit_of_loudest: float,
+) -> None:
+    story = signal(30, seed=3)
+    story[:, 20 * RATE_HZ : 20 * RATE_HZ + 500] *= 8  # a burst, the loudest peak
+    exact = levels(pieces(story), 0)
+    limit = limit_of_loudest * float(exact.peaks.max())
+    found = levels(pieces(story), 0, limit=limit)
+    assert found.peaks.max() == exact.peaks.max()
+    over = exact.peaks > limit
+    np.testing.assert_array_equal(found.peaks[over], exact.peaks[over])
+    # elsewhere a hop may hold its largest sample: never more than its true peak
+    assert np.all(found.peaks <= exact.peaks)
+    assert np.count_nonzero(found.peaks < exact.peaks) > found.peaks.size // 4
+    np.testing.assert_array_equal(found.energy, exact.energy)

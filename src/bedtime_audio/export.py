@@ -110,6 +110,9 @@ _PEAK_ROUNDS = 4
 """Times a story is encoded at most while sections' encoded peaks pass PEAK_LIMIT_DBTP."""
 _PEAK_MARGIN_DB = 0.5
 """How much further than the excess a section's ceiling is lowered."""
+_PEAK_LIMIT = float(10 ** (PEAK_LIMIT_DBTP / 20))
+"""Encoded stretches are oversampled only where their peaks could pass this or be a stretch's
+loudest: what the checks and render.json read."""
 
 
 @dataclass(frozen=True)
@@ -494,7 +497,9 @@ def _encoded_and_heard(
                 start = stretch.start - codec.delay  # the decoder's first sample
                 decoded = decode(ffmpeg, "pipe:0", codec.name, stdin=source)
                 pieces = _from(decoded, start, warm_from)
-                found.append(levels(pieces, max(start, warm_from), stretch.lo, stretch.hi))
+                found.append(
+                    levels(pieces, max(start, warm_from), stretch.lo, stretch.hi, _PEAK_LIMIT)
+                )
         except BaseException as exc:  # handed to the unit's own thread
             found.append(exc)
 

@@ -139,27 +139,42 @@ def _loudness_range(short_term: np.ndarray) -> float:
     return float(high - low)
 
 
-def levels(pieces: Iterable[np.ndarray], first: int, lo: int = 0, hi: int = sys.maxsize) -> Levels:
+def levels(
+    pieces: Iterable[np.ndarray],
+    first: int,
+    lo: int = 0,
+    hi: int = sys.maxsize,
+    limit: float | None = None,
+) -> Levels:
     """The levels of story frames [lo, hi) from decoded (2, frames) float32 pieces, the first
     starting at story frame `first`. Audio decoded before `lo` settles the K-weighting and the
     oversampling as the story's own audio before it would; a hop cut by `lo` or `hi` holds only
-    its part inside."""
+    its part inside.
+
+    With a `limit` (a magnitude), the true peak is found only where it could pass the limit or
+    the loudest true peak found before it; elsewhere a hop holds its largest sample magnitude,
+    which is no larger. The largest peak, and every one over the limit, are exact, and most of
+    a story's frames are not oversampled (see true_peak_envelope)."""
     energies: list[tuple[int, np.ndarray]] = []
     peaks: list[tuple[int, np.ndarray]] = []
     state = None
     carry = np.zeros((2, 0), np.float32)
     position = done = joined_start = first  # done: frames before it have their true peaks
     envelope = np.zeros(0, np.float32)
+    loudest = 0.0  # of the true peaks settled within [lo, hi)
     for piece in pieces:
         energy, state = k_weighted_energy(piece, state)
         energies += _binned(energy, position, lo, hi, np.add)
         joined = np.concatenate([carry, piece], axis=1)
         joined_start = position - carry.shape[1]
-        envelope = true_peak_envelope(Audio(joined, RATE_HZ))
+        floor = 0.0 if limit is None else min(limit, loudest)
+        envelope = true_peak_envelope(Audio(joined, RATE_HZ), floor)
         settled = joined_start + joined.shape[1] - _PEAK_CONTEXT  # later ones await what follows
         if settled > done:
             part = envelope[done - joined_start : settled - joined_start]
-            peaks += _binned(part, done, lo, hi, np.maximum)
+            binned = _binned(part, done, lo, hi, np.maximum)
+            peaks += binned
+            loudest = max([loudest, *(float(hop_peaks.max()) for _, hop_peaks in binned)])
             done = settled
         carry = joined[:, -2 * _PEAK_CONTEXT :]
         position += piece.shape[1]
