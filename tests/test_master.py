@@ -14,6 +14,7 @@ from bedtime_audio.master import (
     limiter_gain,
     loudness_lufs,
     master,
+    master_to_target,
     true_peak_dbtp,
     true_peak_envelope,
 )
@@ -103,10 +104,25 @@ def test_the_limiter_oversamples_only_where_the_ceiling_could_be_passed() -> Non
     assert gain[2 * RATE : 2 * RATE + 1000].min() == 1.0
 
 
+def test_the_master_is_measured_again_as_a_whole_measuring_would() -> None:
+    """Only the seconds the limiter acted on are measured again; the correction is the one a
+    meter reading the whole master would make."""
+    samples = noise(20, 0.01, 5).samples.copy()
+    for start_s in (0.0, 0.5, 1.0, 1.5, 2.0, 5.999, 11.0, 11.5):  # clicks the limiter catches
+        at = round(start_s * RATE)
+        samples[:, at : at + 200] += 0.2 * np.sin(np.arange(200) * 0.5)
+    audio = Audio(samples, RATE)
+    first = gain_to_target(audio, -20.0)
+    shortfall = gain_to_target(master(audio, first), -20.0)
+    assert shortfall > 0.1  # the limiter took enough to be made up
+    mastered, gain_db = master_to_target(audio, -20.0)
+    assert gain_db == pytest.approx(first + shortfall, abs=5e-7)
+    np.testing.assert_array_equal(mastered.samples, master(audio, gain_db).samples)
+
+
 def test_master_lands_on_target_on_real_speech() -> None:
     """eSpeak NG's peaky speech makes the limiter work; the master still lands on target."""
     from bedtime_audio.engines import load_engine
-    from bedtime_audio.master import master_to_target
     from bedtime_audio.model import Voice
 
     text = "The city hummed all night long, and nobody in it ever really slept. " * 3

@@ -27,6 +27,7 @@ _LIMIT_WINDOW_S = 0.02
 
 _BLOCK_S, _STEP_S = 0.4, 0.1
 """BS.1770 gating blocks: 400 ms, overlapping by 75%."""
+_SECOND_HOPS = round(1 / _STEP_S)
 
 
 def block_powers(audio: Audio) -> np.ndarray:
@@ -35,20 +36,32 @@ def block_powers(audio: Audio) -> np.ndarray:
     pyloudnorm measures one buffer at once; keeping the blocks lets a whole story be measured
     chapter by chapter, and filtering a second at a time keeps memory small and reused however
     long the chapter."""
+    return _blocks(_hop_energies(audio), audio.rate_hz)
+
+
+def _hop_energies(audio: Audio, states: list[np.ndarray | None] | None = None) -> np.ndarray:
+    """The K-weighted energy of each whole hop, summed over the channels, filtered a second at a
+    time; the filter's state at the start of each second is appended to `states` if given."""
     hop = round(_STEP_S * audio.rate_hz)
-    per_block = round(_BLOCK_S / _STEP_S)
+    usable = audio.frames - audio.frames % hop
+    second = hop * _SECOND_HOPS
     hops = []
     state = None
-    chunk = hop * 10
-    usable = audio.frames - audio.frames % hop
-    for start in range(0, usable, chunk):
-        part = audio.samples[:, start : min(start + chunk, usable)]
+    for start in range(0, usable, second):
+        if states is not None:
+            states.append(state)
+        part = audio.samples[:, start : min(start + second, usable)]
         energy, state = k_weighted_energy(part, state, audio.rate_hz)
         hops.append(energy.reshape(-1, hop).sum(axis=1))
-    if not hops or sum(h.size for h in hops) < per_block:
+    return np.concatenate(hops) if hops else np.zeros(0)
+
+
+def _blocks(hops: np.ndarray, rate_hz: int) -> np.ndarray:
+    per_block = round(_BLOCK_S / _STEP_S)
+    if hops.size < per_block:
         return np.zeros(0)
-    sums = np.convolve(np.concatenate(hops), np.ones(per_block), mode="valid")
-    return sums / (hop * per_block)
+    sums = np.convolve(hops, np.ones(per_block), mode="valid")
+    return sums / (round(_STEP_S * rate_hz) * per_block)
 
 
 @functools.cache
@@ -89,7 +102,11 @@ def loudness_lufs(audio: Audio) -> float:
 
 
 def gain_to_target(audio: Audio, target_lufs: float = TARGET_LUFS) -> float:
-    measured = loudness_lufs(audio)
+    return _gain_to(block_powers(audio), target_lufs)
+
+
+def _gain_to(powers: np.ndarray, target_lufs: float) -> float:
+    measured = integrated_lufs(powers)
     return target_lufs - measured if np.isfinite(measured) else 0.0
 
 
@@ -197,12 +214,54 @@ def master_to_target(
     audio: Audio, target_lufs: float = TARGET_LUFS, ceiling_dbtp: float = CEILING_DBTP
 ) -> tuple[Audio, float]:
     """Gain to the target and limit; the limiter takes a little loudness away, so measure
-    again and correct once. Returns the master and the gain applied."""
-    gain_db = gain_to_target(audio, target_lufs)
-    mastered = master(audio, gain_db, ceiling_dbtp)
-    shortfall_db = gain_to_target(mastered, target_lufs)
+    again and correct once. Returns the master and the gain applied.
+
+    The master is measured again only where the limiter acted: elsewhere its hops are the
+    unlimited hops times the gain, and the K-weighting, started from the state it had there,
+    forgets the limiter within a second (its slowest pole decays by e^-239 a second)."""
+    states: list[np.ndarray | None] = []
+    hops = _hop_energies(audio, states)
+    gain_db = _gain_to(_blocks(hops, audio.rate_hz), target_lufs)
+    loud = audio.gain(gain_db)
+    curve = limiter_gain(loud, ceiling_dbtp)
+    mastered = loud.scaled(curve)
+    del loud  # a chapter is long
+    heard = _limited_hops(mastered, curve, hops * 10 ** (gain_db / 10), states, gain_db)
+    shortfall_db = _gain_to(_blocks(heard, audio.rate_hz), target_lufs)
     if abs(shortfall_db) > 0.1:
         gain_db += shortfall_db
-        del mastered  # not held while mastered again: a chapter is long
+        del mastered  # not held while mastered again
         mastered = master(audio, gain_db, ceiling_dbtp)
     return mastered, gain_db
+
+
+def _limited_hops(
+    mastered: Audio,
+    curve: np.ndarray,
+    hops: np.ndarray,
+    states: list[np.ndarray | None],
+    gain_db: float,
+) -> np.ndarray:
+    """The hop energies of `mastered`, given the `hops` it would have without the limiter's
+    `curve`: the seconds where the curve dips, and the second after each, filtered again from
+    the unlimited audio's `states` times the gain."""
+    hop = round(_STEP_S * mastered.rate_hz)
+    second = hop * _SECOND_HOPS
+    usable = hops.size * hop
+    if usable == 0:
+        return hops
+    dips = np.minimum.reduceat(curve[:usable], np.arange(0, usable, second)) < 1.0
+    again = np.flatnonzero(dips | np.r_[False, dips[:-1]])
+    heard = hops.copy()
+    state, previous = None, -2
+    for index in map(int, again):
+        if index != previous + 1:  # a run of seconds starts: from the unlimited audio's state
+            unlimited = states[index]
+            state = None if unlimited is None else unlimited * 10 ** (gain_db / 20)
+        previous = index
+        start = index * second
+        part = mastered.samples[:, start : min(start + second, usable)]
+        energy, state = k_weighted_energy(part, state, mastered.rate_hz)
+        at = index * _SECOND_HOPS
+        heard[at : at + energy.size // hop] = energy.reshape(-1, hop).sum(axis=1)
+    return heard

@@ -10,9 +10,11 @@ then moves the chapters after it by whole encoder frames, and their encoded audi
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,15 +213,14 @@ def widened(audio: Audio, pauses: tuple[tuple[float, float], ...], least_s: floa
 
 
 def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str, threads: int = 1) -> ChapterMix:
-    """The chapter's voice and its bed, each scene's made in `threads` threads."""
+    """The chapter's voice and its bed, each scene's made in `threads` threads; with more than
+    one, the voice is placed while the bed is made."""
     frames = round((timeline.length_s + HANDOFF_S) * RATE_HZ)
-    voice = np.zeros((CHANNELS, frames), np.float32)
-    for placed in timeline.lines:
-        for offset_s, clip in spoken_audio(placed, cache):
-            start = round((placed.start_s + offset_s) * RATE_HZ)
-            end = min(frames, start + clip.frames)
-            voice[:, start:end] += clip.samples[:, : end - start]
-    bed = _bed(timeline, frames, slug, threads)
+    placed = functools.partial(_voice, timeline, cache, frames)
+    with ThreadPoolExecutor(1) as aside:
+        placing = aside.submit(placed) if threads > 1 else None
+        bed = _bed(timeline, frames, slug, threads)
+        voice = placing.result() if placing else placed()
     for placed_cue in timeline.cues:
         sound = cue_audio(placed_cue.cue, RATE_HZ, placed_cue.seed).samples
         start = round(placed_cue.start_s * RATE_HZ)
@@ -228,6 +229,17 @@ def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str, threads: int =
     bed *= _duck_gain(timeline.lines, frames)
     bed *= _chapter_fades(frames)
     return ChapterMix(timeline, Audio(voice, RATE_HZ), Audio(bed, RATE_HZ))
+
+
+def _voice(timeline: Timeline, cache: AudioCache, frames: int) -> np.ndarray:
+    """The chapter's lines, placed on one track."""
+    voice = np.zeros((CHANNELS, frames), np.float32)
+    for line in timeline.lines:
+        for offset_s, clip in spoken_audio(line, cache):
+            start = round((line.start_s + offset_s) * RATE_HZ)
+            end = min(frames, start + clip.frames)
+            voice[:, start:end] += clip.samples[:, : end - start]
+    return voice
 
 
 TAIL_PIECE_FRAMES = 861 * GRID_FRAMES
