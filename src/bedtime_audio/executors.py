@@ -10,7 +10,7 @@ for sample wherever its units ran.
 
 A unit may use `unit_threads` threads: the cores shared out among the units that run at once.
 With --jobs 1 on two cores, Kokoro speaks with two threads, a bed's layers are made two at a
-time, and two stretches are encoded side by side.
+time while the chapter's voice is placed, and two stretches are encoded side by side.
 
 Units are run highest priority first, and in the order given within a priority: a batch render
 queues every story's speech at once and gives a finished story's mixing and encoding the next
