@@ -43,17 +43,26 @@ def _hop_energies(audio: Audio, states: list[np.ndarray | None] | None = None) -
     """The K-weighted energy of each whole hop, summed over the channels, filtered a second at a
     time; the filter's state at the start of each second is appended to `states` if given."""
     hop = round(_STEP_S * audio.rate_hz)
-    usable = audio.frames - audio.frames % hop
-    second = hop * _SECOND_HOPS
     hops = []
     state = None
-    for start in range(0, usable, second):
+    for index in range(-(-(audio.frames // hop) // _SECOND_HOPS)):
         if states is not None:
             states.append(state)
-        part = audio.samples[:, start : min(start + second, usable)]
-        energy, state = k_weighted_energy(part, state, audio.rate_hz)
-        hops.append(energy.reshape(-1, hop).sum(axis=1))
+        energy, state = _second_hops(audio, index, state)
+        hops.append(energy)
     return np.concatenate(hops) if hops else np.zeros(0)
+
+
+def _second_hops(
+    audio: Audio, index: int, state: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The K-weighted energy of the whole hops in second `index`, filtered on from `state`; and
+    the filter's state after them."""
+    hop = round(_STEP_S * audio.rate_hz)
+    second = hop * _SECOND_HOPS
+    end = min((index + 1) * second, audio.frames - audio.frames % hop)
+    energy, state = k_weighted_energy(audio.samples[:, index * second : end], state, audio.rate_hz)
+    return energy.reshape(-1, hop).sum(axis=1), state
 
 
 def _blocks(hops: np.ndarray, rate_hz: int) -> np.ndarray:
@@ -246,11 +255,10 @@ def _limited_hops(
     `curve`: the seconds where the curve dips, and the second after each, filtered again from
     the unlimited audio's `states` times the gain."""
     hop = round(_STEP_S * mastered.rate_hz)
-    second = hop * _SECOND_HOPS
     usable = hops.size * hop
     if usable == 0:
         return hops
-    dips = np.minimum.reduceat(curve[:usable], np.arange(0, usable, second)) < 1.0
+    dips = np.minimum.reduceat(curve[:usable], np.arange(0, usable, hop * _SECOND_HOPS)) < 1.0
     again = np.flatnonzero(dips | np.r_[False, dips[:-1]])
     heard = hops.copy()
     state, previous = None, -2
@@ -259,9 +267,6 @@ def _limited_hops(
             unlimited = states[index]
             state = None if unlimited is None else unlimited * 10 ** (gain_db / 20)
         previous = index
-        start = index * second
-        part = mastered.samples[:, start : min(start + second, usable)]
-        energy, state = k_weighted_energy(part, state, mastered.rate_hz)
-        at = index * _SECOND_HOPS
-        heard[at : at + energy.size // hop] = energy.reshape(-1, hop).sum(axis=1)
+        energy, state = _second_hops(mastered, index, state)
+        heard[index * _SECOND_HOPS : index * _SECOND_HOPS + energy.size] = energy
     return heard
