@@ -235,7 +235,7 @@ def master_to_target(
     curve = limiter_gain(loud, ceiling_dbtp)
     mastered = loud.scaled(curve)
     del loud  # a chapter is long
-    heard = _limited_hops(mastered, curve, hops * 10 ** (gain_db / 10), states, gain_db)
+    heard = _limited_hops(mastered, curve, hops, states, gain_db)
     shortfall_db = _gain_to(_blocks(heard, audio.rate_hz), target_lufs)
     if abs(shortfall_db) > 0.1:
         gain_db += shortfall_db
@@ -251,16 +251,17 @@ def _limited_hops(
     states: list[np.ndarray | None],
     gain_db: float,
 ) -> np.ndarray:
-    """The hop energies of `mastered`, given the `hops` it would have without the limiter's
-    `curve`: the seconds where the curve dips, and the second after each, filtered again from
-    the unlimited audio's `states` times the gain."""
+    """The hop energies of `mastered`, given the unlimited audio's `hops` and `states` and the
+    `gain_db` it was mastered at: the hops times the gain, but for the seconds where the
+    limiter's `curve` dips, and the second after each, filtered again from the states times
+    the gain."""
     hop = round(_STEP_S * mastered.rate_hz)
     usable = hops.size * hop
+    heard = hops * 10 ** (gain_db / 10)
     if usable == 0:
-        return hops
+        return heard
     dips = np.minimum.reduceat(curve[:usable], np.arange(0, usable, hop * _SECOND_HOPS)) < 1.0
     again = np.flatnonzero(dips | np.r_[False, dips[:-1]])
-    heard = hops.copy()
     state, previous = None, -2
     for index in map(int, again):
         if index != previous + 1:  # a run of seconds starts: from the unlimited audio's state
