@@ -40,7 +40,8 @@ class Run:
     peak_mb: float
     """The most the render's processes held at once."""
     largest_mb: float
-    """The largest single process."""
+    """The largest single process: sampled, for the worker processes are the fork server's
+    children, which the render never waits for and so never counts in its resource usage."""
 
 
 def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
@@ -54,7 +55,7 @@ def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    peak = [0.0]
+    peak = [0.0, 0.0]
     sampler = threading.Thread(target=_sample, args=(process, peak), daemon=True)
     sampler.start()
     _pid, status, usage = os.wait4(process.pid, 0)
@@ -62,12 +63,14 @@ def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
     sampler.join()
     if status != 0:
         sys.exit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")  # type: ignore[union-attr]
-    return Run(wall_s, peak[0], usage.ru_maxrss / 1024)
+    return Run(wall_s, peak[0], max(peak[1], usage.ru_maxrss / 1024))
 
 
 def _sample(process: subprocess.Popen[bytes], peak: list[float]) -> None:
+    """peak[0]: the most the process tree held at once; peak[1]: its largest process."""
     while process.returncode is None and Path(f"/proc/{process.pid}").exists():
-        peak[0] = max(peak[0], sum(_rss_mb(pid) for pid in _tree(process.pid)))
+        sizes = [_rss_mb(pid) for pid in _tree(process.pid)]
+        peak[0], peak[1] = max(peak[0], sum(sizes)), max(peak[1], *sizes, 0.0)
         time.sleep(0.2)
 
 
@@ -244,7 +247,8 @@ def long_story(script: Path, hours: float, folder: Path) -> Path:
 
     original = yaml.safe_load(script.read_text())
     chapters = original["chapters"]
-    words, story = 0, []
+    words = 0.0
+    story: list[dict] = []
     while words < hours * 60 * 115:
         chapter = dict(chapters[len(story) % len(chapters)])
         chapter["title"] = f"{chapter['title']} ({len(story) + 1})"

@@ -193,3 +193,32 @@ def test_tail_pieces_overlap_add_into_one_steady_fading_tail(
     fading = levels_db[94:]
     assert all(b < a + 0.5 for a, b in itertools.pairwise(fading))
     assert fading[-1] < steady[0] - 20
+
+
+def test_mixing_and_mastering_a_longer_chapter_holds_two_and_a_half_chapters_more(
+    tmp_path: Path,
+) -> None:
+    """Memory grows with a chapter by no more than the chapter's bed, its voice and, while it is
+    mastered, a copy and a gain curve: the bed is made into its own buffer segment by segment,
+    the voice is added into it, and the ducking, the fades and the limiter work in place."""
+    import tracemalloc
+
+    from bedtime_audio.master import master_to_target
+
+    bed = (Layer("server-hum"), Layer("rain"))  # both families: the bed's arc is worked too
+
+    def peak_mb(minutes: float) -> float:
+        length_s = minutes * 60
+        scene = mix.Bed(bed, 0.0, length_s + HANDOFF_S, 0)
+        timeline = mix.Timeline(0, chapter_of((bed, ())), (), (scene,), length_s)
+        tracemalloc.start()
+        try:
+            mixed = mix_chapter(timeline, AudioCache(tmp_path), "memory", stems=False).mixed
+            master_to_target(mixed)
+            return tracemalloc.get_traced_memory()[1] / 2**20
+        finally:
+            tracemalloc.stop()
+
+    chapter_mb_per_minute = 60 * RATE_HZ * 2 * 4 / 2**20  # float32 stereo
+    growth = (peak_mb(6.0) - peak_mb(2.0)) / (4 * chapter_mb_per_minute)
+    assert growth <= 2.6, f"{growth:.2f} chapters held at once"

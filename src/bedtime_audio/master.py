@@ -192,9 +192,10 @@ def limiter_gain(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> np.ndarray
     gain is 1."""
     ceiling = np.float32(10 ** (ceiling_dbtp / 20))
     envelope = true_peak_envelope(audio, float(ceiling))
-    needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12, out=envelope), out=envelope)
+    np.maximum(envelope, 1e-12, out=envelope)
+    needed = np.minimum(1.0, np.divide(ceiling, envelope, out=envelope), out=envelope)
     width = 2 * round(_LIMIT_WINDOW_S * audio.rate_hz) + 1
-    gain = np.ones(audio.frames, np.float32)  # float32 throughout: a chapter is long
+    gain = needed  # 1 wherever nothing is needed, and float32: a chapter is long
     reduced = np.flatnonzero(needed < 1.0)
     if reduced.size == 0:
         return gain
@@ -202,11 +203,11 @@ def limiter_gain(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> np.ndarray
     breaks = np.flatnonzero(np.diff(reduced) > 2 * width)
     for first, last in zip(reduced[np.r_[0, breaks + 1]], reduced[np.r_[breaks, -1]], strict=True):
         lo, hi = max(0, first - width), min(audio.frames, last + width + 1)
-        part = needed[lo:hi]
+        part = needed[lo:hi]  # no other peak's smoothing reaches it, nor is written into it
         smooth = uniform_filter1d(
             minimum_filter1d(part, width, mode="nearest"), width, mode="nearest"
         )
-        gain[lo:hi] = np.minimum(smooth, part)
+        np.minimum(smooth, part, out=part)
     return gain
 
 
@@ -216,7 +217,16 @@ def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
 
 
 def master(audio: Audio, gain_db: float, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
-    return limit(audio.gain(gain_db), ceiling_dbtp)
+    return _mastered(audio, gain_db, ceiling_dbtp)[0]
+
+
+def _mastered(audio: Audio, gain_db: float, ceiling_dbtp: float) -> tuple[Audio, np.ndarray]:
+    """The audio at gain_db, limited, and the limiter's curve: the gain and the limiter work
+    in one buffer, for a chapter is long."""
+    loud = audio.samples * np.float32(10 ** (gain_db / 20))
+    curve = limiter_gain(Audio(loud.view(), audio.rate_hz), ceiling_dbtp)
+    loud *= curve
+    return Audio(loud, audio.rate_hz), curve
 
 
 def master_to_target(
@@ -231,10 +241,7 @@ def master_to_target(
     states: list[np.ndarray | None] = []
     hops = _hop_energies(audio, states)
     gain_db = _gain_to(_blocks(hops, audio.rate_hz), target_lufs)
-    loud = audio.gain(gain_db)
-    curve = limiter_gain(loud, ceiling_dbtp)
-    mastered = loud.scaled(curve)
-    del loud  # a chapter is long
+    mastered, curve = _mastered(audio, gain_db, ceiling_dbtp)
     heard = _limited_hops(mastered, curve, hops, states, gain_db)
     shortfall_db = _gain_to(_blocks(heard, audio.rate_hz), target_lufs)
     if abs(shortfall_db) > 0.1:

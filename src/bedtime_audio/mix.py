@@ -24,7 +24,7 @@ from .audio import Audio, equal_power
 from .cache import AudioCache
 from .model import Chapter, Cue, Pacing, Pause, Soundscape, Speech
 from .sounds import cue_audio, cue_length_s
-from .soundscape import render_bed, seed_for
+from .soundscape import add_bed, render_bed, seed_for
 from .synth import Clip, SpeechBank, load_clip
 
 RATE_HZ = 44100
@@ -96,12 +96,18 @@ class Timeline:
 @dataclass(frozen=True)
 class ChapterMix:
     timeline: Timeline
-    voice: Audio
-    bed: Audio
+    mixed: Audio
+    """The voice over the bed."""
+    voice: Audio | None = None
+    bed: Audio | None = None
+    """The stems, where asked for: otherwise the voice is added into the bed's own buffer, one
+    chapter-long buffer the fewer."""
 
     @property
-    def mixed(self) -> Audio:
-        return Audio(self.voice.samples + self.bed.samples, RATE_HZ)
+    def stems(self) -> dict[str, Audio]:
+        if self.voice is None or self.bed is None:
+            return {}
+        return {"voice": self.voice, "bed": self.bed}
 
 
 def plan_chapter(
@@ -212,23 +218,32 @@ def widened(audio: Audio, pauses: tuple[tuple[float, float], ...], least_s: floa
     return Audio(np.concatenate([*parts, audio.samples[:, cut:]], axis=1), audio.rate_hz)
 
 
-def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str, threads: int = 1) -> ChapterMix:
-    """The chapter's voice and its bed, each scene's made in `threads` threads; with more than
-    one, the voice is placed while the bed is made."""
+def mix_chapter(
+    timeline: Timeline, cache: AudioCache, slug: str, threads: int = 1, stems: bool = True
+) -> ChapterMix:
+    """The chapter's voice over its bed (and each on its own, with `stems`), each scene's bed
+    made in `threads` threads; with more than one, the voice is placed while the bed is made.
+    With one, the bed is finished before the voice is placed: one chapter-long buffer at a
+    time."""
     frames = round((timeline.length_s + HANDOFF_S) * RATE_HZ)
     placed = functools.partial(_voice, timeline, cache, frames)
     with ThreadPoolExecutor(1) as aside:
         placing = aside.submit(placed) if threads > 1 else None
         bed = _bed(timeline, frames, slug, threads)
+        for placed_cue in timeline.cues:
+            sound = cue_audio(placed_cue.cue, RATE_HZ, placed_cue.seed).samples
+            start = round(placed_cue.start_s * RATE_HZ)
+            end = min(frames, start + sound.shape[1])
+            bed[:, start:end] += sound[:, : end - start]
+        bed *= _duck_gain(timeline.lines, frames)
+        _fade_ends(bed)
         voice = placing.result() if placing else placed()
-    for placed_cue in timeline.cues:
-        sound = cue_audio(placed_cue.cue, RATE_HZ, placed_cue.seed).samples
-        start = round(placed_cue.start_s * RATE_HZ)
-        end = min(frames, start + sound.shape[1])
-        bed[:, start:end] += sound[:, : end - start]
-    bed *= _duck_gain(timeline.lines, frames)
-    bed *= _chapter_fades(frames)
-    return ChapterMix(timeline, Audio(voice, RATE_HZ), Audio(bed, RATE_HZ))
+    if not stems:
+        bed += voice
+        return ChapterMix(timeline, Audio(bed, RATE_HZ))
+    return ChapterMix(
+        timeline, Audio(bed + voice, RATE_HZ), Audio(voice, RATE_HZ), Audio(bed, RATE_HZ)
+    )
 
 
 def _voice(timeline: Timeline, cache: AudioCache, frames: int) -> np.ndarray:
@@ -283,7 +298,7 @@ def tail_pieces(soundscape: Soundscape, tail_s: float) -> list[TailPiece]:
     ]
 
 
-def mix_tail(piece: TailPiece, slug: str, threads: int = 1) -> ChapterMix:
+def mix_tail(piece: TailPiece, slug: str, threads: int = 1, stems: bool = True) -> ChapterMix:
     """One piece of the tail: its own stretch of bed (made in `threads` threads), faded in over
     HANDOFF_S (from the last chapter, or the piece before), out under the next piece, and
     along the tail's fade."""
@@ -309,8 +324,11 @@ def mix_tail(piece: TailPiece, slug: str, threads: int = 1) -> ChapterMix:
         np.subtract(0.5, done, out=done)
         samples[:, fade_from:] *= done.astype(np.float32)
     timeline = Timeline(-1, Chapter("", piece.soundscape, (), 0), (), (), piece.length_s)
+    bed = Audio(samples, RATE_HZ)
+    if not stems:
+        return ChapterMix(timeline, bed)
     silence = np.zeros(samples.shape, np.float32)  # untouched pages: no memory until written
-    return ChapterMix(timeline, Audio(silence, RATE_HZ), Audio(samples, RATE_HZ))
+    return ChapterMix(timeline, bed, Audio(silence, RATE_HZ), bed)
 
 
 def _prepared(clip: Audio, gain_db: float) -> Audio:
@@ -330,19 +348,18 @@ def _bed(timeline: Timeline, frames: int, slug: str, threads: int) -> np.ndarray
         start_s = part.start_s if first else part.start_s - half
         end_s = part.end_s if last else part.end_s + half
         start, end = round(start_s * RATE_HZ), min(frames, round(end_s * RATE_HZ))
-        sound = render_bed(
+        crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
+        add_bed(
+            bed[:, start:end],
             part.soundscape,
-            (end - start) / RATE_HZ,
             RATE_HZ,
             slug,
             f"chapter-{timeline.index}",
             f"scene-{part.scene}",
             arc_db=ARC_DB,
+            fades=equal_power(end - start, 0 if first else crossfade, 0 if last else crossfade),
             threads=threads,
         )
-        crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
-        fades = equal_power(end - start, 0 if first else crossfade, 0 if last else crossfade)
-        bed[:, start:end] += sound.samples[:, : end - start] * fades
     return bed
 
 
@@ -362,9 +379,17 @@ def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
         t = np.arange(lo, hi) / RATE_HZ
         shape = np.interp(t, points_s, [0.0, placed.duck_db, placed.duck_db, 0.0])
         np.maximum(depth[lo:hi], shape.astype(np.float32), out=depth[lo:hi])
-    return 10 ** (-depth / 20)
+    depth /= -20  # 10 ** (-depth / 20), worked in place: a chapter is long
+    return np.power(np.float32(10), depth, out=depth)
 
 
-def _chapter_fades(frames: int) -> np.ndarray:
-    handoff = round(HANDOFF_S * RATE_HZ)
-    return equal_power(frames, handoff, handoff)
+def _fade_ends(bed: np.ndarray) -> None:
+    """The chapter's fades in and out over HANDOFF_S, in place and on its ends alone: a chapter
+    is long."""
+    frames, handoff = bed.shape[1], round(HANDOFF_S * RATE_HZ)
+    if frames <= 2 * handoff:
+        bed *= equal_power(frames, handoff, handoff)
+        return
+    ends = equal_power(2 * handoff, handoff, handoff)
+    bed[:, :handoff] *= ends[:handoff]
+    bed[:, -handoff:] *= ends[handoff:]

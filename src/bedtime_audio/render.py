@@ -16,7 +16,6 @@ from .engines import ENGINE_CREDITS, SpeechEngine, load_engine
 from .errors import BedtimeError, ExportError, ScriptErrors
 from .executors import FINISHING, Executor, default_jobs, open_executor
 from .export import (
-    STEMS,
     Outputs,
     Section,
     StoryInfo,
@@ -307,13 +306,12 @@ def mix_section(
     to the target loudness, a piece of the tail at `gain_db`, the last chapter's gain. Its
     bed is made in `threads` threads."""
     ceiling = section.ceiling_dbtp
+    keep = options.outputs.stems
     if isinstance(timeline, TailPiece):
-        mixed = mix_tail(timeline, slug, threads)
+        mixed = mix_tail(timeline, slug, threads, keep)
     else:
-        mixed = mix_chapter(timeline, options.lines, slug, threads)
-    stems = {stem: getattr(mixed, stem) for stem in STEMS} if options.outputs.stems else {}
-    whole = mixed.mixed
-    del mixed  # the voice and the bed are let go unless kept as stems: a chapter is long
+        mixed = mix_chapter(timeline, options.lines, slug, threads, keep)
+    whole, stems = mixed.mixed, mixed.stems
     if gain_db is None:
         audio, gain_db = master_to_target(whole, options.target_lufs, ceiling)
     else:

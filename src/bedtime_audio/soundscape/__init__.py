@@ -101,26 +101,37 @@ def render_bed(
     arc_db: float = 0.0,
     threads: int = 1,
 ) -> Audio:
-    """The layers of a soundscape, summed, for a stretch of the story.
+    """The layers of a soundscape, summed, for a stretch of the story (see `add_bed`)."""
+    bed = np.zeros((2, round(duration_s * rate_hz)), np.float32)
+    add_bed(bed, soundscape, rate_hz, *seed_parts, arc_db=arc_db, threads=threads)
+    return Audio(bed, rate_hz)
+
+
+def add_bed(
+    out: np.ndarray,
+    soundscape: Soundscape,
+    rate_hz: int,
+    *seed_parts: str,
+    arc_db: float = 0.0,
+    fades: np.ndarray | None = None,
+    threads: int = 1,
+) -> None:
+    """Add the layers of a soundscape, times `fades` (a gain per frame), into `out`: a stretch
+    of the story, (2, frames). Nothing as long as the stretch is made but the gains: a chapter
+    is long.
 
     With arc_db, a bed that mixes both families moves along the story's arc as it plays: its
     synthetic layers sink by arc_db from start to end while its natural layers rise by as much.
     Its layers are made in `threads` threads.
     """
-    frames = round(duration_s * rate_hz)
     if not arc_db or family(soundscape) != "mixed":
-        return Audio(_segments(soundscape, frames, rate_hz, seed_parts, threads), rate_hz)
-    total = np.zeros((2, frames), np.float32)
-    for name, gain in arc_gains(frames, arc_db):
+        _add_segments(out, soundscape, rate_hz, seed_parts, fades, threads)
+        return
+    for name, gain in arc_gains(out.shape[1], arc_db):
+        if fades is not None:
+            gain *= fades
         layers = tuple(layer for layer in soundscape if layer_family(layer) == name)
-        _add_along(total, _segments(layers, frames, rate_hz, seed_parts, threads), gain)
-    return Audio(total, rate_hz)
-
-
-def _add_along(total: np.ndarray, part: np.ndarray, gain: np.ndarray) -> None:
-    """total += part * gain, in place and without a third buffer: a chapter's are large."""
-    part *= gain
-    total += part
+        _add_segments(out, layers, rate_hz, seed_parts, gain, threads)
 
 
 def arc_gains(frames: int, arc_db: float) -> Iterator[tuple[Family, np.ndarray]]:
@@ -131,23 +142,26 @@ def arc_gains(frames: int, arc_db: float) -> Iterator[tuple[Family, np.ndarray]]
     yield "natural", 10 ** (-arc_db * (1 - progress) / 20)
 
 
-def _segments(
+def _add_segments(
+    out: np.ndarray,
     soundscape: Soundscape,
-    frames: int,
     rate_hz: int,
     seed_parts: tuple[str, ...],
-    threads: int = 1,
-) -> np.ndarray:
+    gain: np.ndarray | None,
+    threads: int,
+) -> None:
     """Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
-    however long a chapter or tail runs. A recording plays on through, looped. The segments'
-    layers are made in `threads` threads and added in order: the same samples however many."""
+    however long a chapter or tail runs; each segment is added into `out`, times `gain`. A
+    recording plays on through, looped. The segments' layers are made in `threads` threads and
+    added in order: the same samples however many."""
     from ..sounds import looped
 
+    frames = out.shape[1]
     segment, fade = round(SEGMENT_S * rate_hz), round(SEGMENT_FADE_S * rate_hz)
-    total = np.zeros((2, frames), np.float32)
     for layer in soundscape:
         if layer.file:
-            total += _toned(looped(layer.file, frames, rate_hz, layer.gain_db), layer, rate_hz)
+            recording = _toned(looped(layer.file, frames, rate_hz, layer.gain_db), layer, rate_hz)
+            out += recording if gain is None else recording * gain
     generated = tuple(layer for layer in soundscape if not layer.file)
     spans = []
     for index, start in enumerate(range(0, frames, segment) if generated else ()):
@@ -167,8 +181,9 @@ def _segments(
         for _ in generated:
             piece += next(layers)  # in place, into float32: a chapter's buffers are large
         piece *= equal_power(length, fade if index else 0, fade if start + length < frames else 0)
-        total[:, start : start + length] += piece
-    return total
+        if gain is not None:
+            piece *= gain[start : start + length]
+        out[:, start : start + length] += piece
 
 
 def _layer(layer: Layer, frames: int, rate_hz: int, seed_parts: tuple[str, ...]) -> np.ndarray:
