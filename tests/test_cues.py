@@ -13,13 +13,14 @@ import pytest
 from conftest import BEDTIME, DATA, decode, run_bedtime
 from scipy.signal import chirp, correlate
 
+from bedtime_audio.audio import assembled
 from bedtime_audio.cache import AudioCache
 from bedtime_audio.engines import load_engine
 from bedtime_audio.mix import DUCK_DB, RATE_HZ, mix_chapter, plan_chapter
 from bedtime_audio.model import Cue, Pacing
 from bedtime_audio.render import prepare
 from bedtime_audio.script import parse_script
-from bedtime_audio.sounds import check_file, cue_audio, looped
+from bedtime_audio.sounds import check_file, cue_audio, loop_pieces
 from bedtime_audio.synth import synthesize
 
 HEAD = "title: Cues\ncast: {narrator: The storyteller}\nchapters:\n  - title: One\n"
@@ -117,7 +118,8 @@ def test_a_recording_loops_under_a_scene_without_a_seam(tmp_path: Path) -> None:
     )
     file = check_file("rain.wav", tmp_path)
     assert file.duration_s == pytest.approx(3.0)
-    bed = looped(file, 20 * RATE_HZ, RATE_HZ, 0.0)
+    pieces = loop_pieces(file, 20 * RATE_HZ, RATE_HZ, 0.0)
+    ((_start, bed),) = assembled(pieces, 20 * RATE_HZ, 20 * RATE_HZ)
     assert bed.shape == (2, 20 * RATE_HZ)
     second = np.sqrt(np.mean(bed.reshape(2, 20, RATE_HZ) ** 2, axis=(0, 2)))
     assert second.max() / second.min() < 1.25, "no dip or bump where the loop comes round"

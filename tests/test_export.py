@@ -18,7 +18,7 @@ from bedtime_audio.artifacts import StoryInfo
 from bedtime_audio.audio import Audio
 from bedtime_audio.cache import AudioCache, Store
 from bedtime_audio.executors import open_executor
-from bedtime_audio.export import Mastered, Section, _read_stretch, _Stretch, export
+from bedtime_audio.export import Section, _read_stretch, _Stretch, export
 from bedtime_audio.master import (
     CEILING_DBTP,
     PEAK_LIMIT_DBTP,
@@ -37,7 +37,7 @@ def section(title: str, blocks: int) -> Section:
     return Section(title, title, blocks * GRID_FRAMES / RATE_HZ, HANDOFF_S, (), 0.0)
 
 
-def tones(section: Section) -> Mastered:
+def tones(section: Section) -> Audio:
     """Chords that glide in pitch and swell, different for every title, fading at the ends."""
     seed = int(hashlib.sha256(section.title.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(seed)
@@ -48,7 +48,7 @@ def tones(section: Section) -> Mastered:
         mono += np.sin(glide + rng.uniform(0, 2 * np.pi)) * (0.6 + 0.4 * np.sin(0.7 * t))
     fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / HANDOFF_S)
     samples = np.stack([mono, np.roll(mono, 37)]) * 0.05 * fade
-    return Mastered({"mix": Audio(samples.astype(np.float32), RATE_HZ)})
+    return Audio(samples.astype(np.float32), RATE_HZ)
 
 
 def overlap_added(sections: list[Section]) -> np.ndarray:
@@ -57,13 +57,13 @@ def overlap_added(sections: list[Section]) -> np.ndarray:
     story = np.zeros((2, total), np.float32)
     at = 0
     for s in sections:
-        story[:, at : at + s.frames] += tones(s).tracks["mix"].samples
+        story[:, at : at + s.frames] += tones(s).samples
         at += s.frames - handoff
     return story
 
 
 def exported(
-    sections: list[Section], make: Callable[[Section], Mastered], out: Path, encoded: Store
+    sections: list[Section], make: Callable[[Section], Audio], out: Path, encoded: Store
 ) -> None:
     """Export through one local worker, the sections' audio made by `make` into a chapter
     cache as the render's mixing would."""
@@ -71,8 +71,7 @@ def exported(
 
     def mix(wanted: Sequence[Section]) -> None:
         for section in wanted:
-            made = make(section)
-            chapters.put(section.audio_key, made.tracks["mix"])
+            chapters.put(section.audio_key, make(section))
 
     with open_executor(jobs=1) as executor:
         export(
@@ -178,7 +177,7 @@ def test_a_spliced_stretch_s_frames_are_let_go(tmp_path: Path) -> None:
     assert kept.first_hop == 7 and np.array_equal(kept.energy, levels.energy)
 
 
-def buzz(section: Section) -> Mastered:
+def buzz(section: Section) -> Audio:
     """A 60 Hz buzz, a hum with every odd harmonic to 21 kHz (the shape of a mains hum through
     a cheap amplifier), limited at the section's ceiling. AAC's low-pass turns its edges into
     overshoot: at the default ceiling, -3 dBTP, the M4B peaks near -1 dBTP."""
@@ -186,15 +185,14 @@ def buzz(section: Section) -> Mastered:
     mono = sum(np.sin(2 * np.pi * 60 * k * t) / k for k in range(1, 351, 2))
     mono *= np.clip(np.minimum(t - HANDOFF_S, t[-1] - HANDOFF_S - t), 0, 1)  # silent in handoffs
     loud = Audio(np.stack([mono, mono]).astype(np.float32), RATE_HZ)
-    mastered = limit(loud.gain(-true_peak_dbtp(loud)), section.ceiling_dbtp)
-    return Mastered({"mix": mastered})
+    return limit(loud.gain(-true_peak_dbtp(loud)), section.ceiling_dbtp)
 
 
 def test_every_encoded_file_holds_the_true_peak_limit(tmp_path: Path) -> None:
     sections = [section("calm", 67), section("buzz", 67), section("calm again", 67)]
     ceilings: list[tuple[str, float]] = []
 
-    def load(section: Section) -> Mastered:
+    def load(section: Section) -> Audio:
         ceilings.append((section.title, section.ceiling_dbtp))
         return buzz(section) if section.title == "buzz" else tones(section)
 

@@ -7,14 +7,17 @@ from scipy.signal import resample_poly
 
 from bedtime_audio.audio import Audio
 from bedtime_audio.master import (
+    HopMeter,
     block_powers,
     gain_to_target,
+    gain_to_target_after_limiting,
     integrated_lufs,
     limit,
     limiter_gain,
     loudness_lufs,
     master,
     master_to_target,
+    mastered_blocks,
     true_peak_dbtp,
     true_peak_envelope,
 )
@@ -118,6 +121,31 @@ def test_the_master_is_measured_again_as_a_whole_measuring_would() -> None:
     mastered, gain_db = master_to_target(audio, -20.0)
     assert gain_db == pytest.approx(first + shortfall, abs=5e-7)
     np.testing.assert_array_equal(mastered.samples, master(audio, gain_db).samples)
+
+
+def test_a_chapter_mastered_a_block_at_a_time_is_the_chapter_mastered_whole() -> None:
+    """The limiter sees past each block's ends, and the loudness is measured a second at a
+    time, so blocks of two seconds give the samples and the gain of one buffer."""
+    samples = noise(20, 0.01, 5).samples.copy()
+    for start_s in (0.0, 1.999, 2.0, 3.9995, 5.999, 11.0, 17.99):  # clicks across the cuts
+        at = round(start_s * RATE)
+        samples[:, at : at + 200] += 0.2 * np.sin(np.arange(200) * 0.5)
+    audio = Audio(samples, RATE)
+    block = 2 * RATE
+
+    def read(lo: int, hi: int) -> np.ndarray:
+        return np.array(samples[:, lo:hi])
+
+    meter = HopMeter(audio.frames, RATE)
+    for lo in range(0, audio.frames, block):
+        meter.add(samples[:, lo : lo + block])
+    gain_db = gain_to_target_after_limiting(read, audio.frames, RATE, meter, -20.0, -3.0, block)
+    mastered, whole_gain_db = master_to_target(audio, -20.0)
+    assert gain_db == whole_gain_db
+    blocks = mastered_blocks(read, audio.frames, RATE, gain_db, -3.0, block)
+    parts = [part for _lo, part, _curve in blocks]
+    assert {part.shape[1] for part in parts} == {block}
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), mastered.samples)
 
 
 def test_master_lands_on_target_on_real_speech() -> None:

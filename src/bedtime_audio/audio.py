@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -93,15 +94,48 @@ class Audio:
         return ints.T.tobytes()
 
 
-def equal_power(frames: int, fade_in: int, fade_out: int) -> np.ndarray:
+def equal_power(
+    frames: int, fade_in: int, fade_out: int, lo: int = 0, hi: int | None = None
+) -> np.ndarray:
     """A gain curve with sine-law fades (lengths in frames): a fade-out laid over a fade-in of
-    the same length keeps the power of two uncorrelated signals constant."""
-    gain = np.ones(frames, np.float32)
+    the same length keeps the power of two uncorrelated signals constant. Only its frames
+    [lo, hi) are made: a chapter is long."""
+    hi = frames if hi is None else hi
+    gain = np.ones(hi - lo, np.float32)
     for n, rising in ((min(frames, fade_in), True), (min(frames, fade_out), False)):
-        if n:
-            ramp = np.sin(np.linspace(0, np.pi / 2, n, dtype=np.float32))
-            if rising:
-                gain[:n] *= ramp
-            else:
-                gain[frames - n :] *= ramp[::-1]
+        start = 0 if rising else frames - n  # where the fade lies in the curve
+        a, b = max(lo, start), min(hi, start + n)
+        if n and a < b:
+            step = np.arange(a - start, b - start, dtype=np.float64)
+            if not rising:
+                step = (n - 1) - step
+            gain[a - lo : b - lo] *= np.sin(step * (np.pi / 2 / max(1, n - 1))).astype(np.float32)
     return gain
+
+
+Piece = tuple[int, Callable[[], np.ndarray]]
+"""Audio placed at a frame of a longer stretch: its start, and what makes its (channels, frames)
+float32 samples when they are first heard."""
+
+
+def assembled(
+    pieces: Iterable[Piece], frames: int, block: int, channels: int = 2
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Pieces in order of their start, added together and cut into blocks of `block` frames
+    (the last the rest) of a stretch of `frames`, each with its start: only the pieces a block
+    hears are held."""
+    coming = iter(pieces)
+    held: list[tuple[int, np.ndarray]] = []
+    following = next(coming, None)
+    for lo in range(0, frames, block):
+        hi = min(frames, lo + block)
+        while following is not None and following[0] < hi:
+            held.append((following[0], following[1]()))
+            following = next(coming, None)
+        out = np.zeros((channels, hi - lo), np.float32)
+        for start, samples in held:
+            a, b = max(lo, start), min(hi, start + samples.shape[1])
+            if a < b:
+                out[:, a - lo : b - lo] += samples[:, a - start : b - start]
+        held = [(start, samples) for start, samples in held if start + samples.shape[1] > hi]
+        yield lo, out

@@ -227,6 +227,15 @@ def threaded_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iter
             yield ahead.popleft().result()
 
 
+def ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items, each next one made in a thread while the reader works on the one before."""
+    with ThreadPoolExecutor(1) as pool:
+        coming = pool.submit(next, items, None)
+        while (item := coming.result()) is not None:
+            coming = pool.submit(next, items, None)
+            yield item
+
+
 _MMAP_THRESHOLD = 1 << 20
 
 

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import wave
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from .artifacts import (
     transcript,
 )
 from .audio import Audio
-from .cache import AudioCache, Store, write_atomic
+from .cache import AudioCache, Planar, Store, write_atomic
 from .cover import cover, write_covers
 from .errors import DependencyError, ExportError
 from .executors import FINISHING, Executor, threaded_map
@@ -153,15 +153,6 @@ class Section:
     @property
     def handoff_frames(self) -> int:
         return round(self.handoff_s * RATE_HZ)
-
-
-@dataclass(frozen=True)
-class Mastered:
-    """A section's audio, loaded when the export comes to it."""
-
-    tracks: Mapping[str, Audio]
-    """"mix", and with stems "voice" and "bed" (at the master's gain and its limiter's, so
-    they add up to the mix)."""
 
 
 def require_ffmpeg() -> str:
@@ -307,18 +298,24 @@ def section_keys(section: Section, stems: bool) -> dict[str, str]:
     return {"mix": key} | ({stem: f"{key}-{stem}" for stem in STEMS} if stems else {})
 
 
-def mastered(chapters: AudioCache, section: Section, stems: bool = False) -> Mastered:
-    """A section's mastered audio from the chapter cache, where `mix` put it."""
-    tracks = {}
-    for name, key in section_keys(section, stems).items():
-        audio = chapters.get(key)
-        if audio is None:
-            raise ExportError(
-                f"'{section.title}' is missing from the chapter cache at {chapters.root} "
-                "(removed, or damaged and removed, while the story was encoded); render again"
-            )
-        tracks[name] = audio
-    return Mastered(tracks)
+@contextlib.contextmanager
+def mastered(
+    chapters: AudioCache, section: Section, stems: bool = False
+) -> Iterator[dict[str, Planar]]:
+    """A section's mastered audio in the chapter cache, where `mix` put it, to be read a
+    block at a time: "mix", and with stems "voice" and "bed" (at the master's gain and its
+    limiter's, so they add up to the mix)."""
+    with contextlib.ExitStack() as reading:
+        tracks = {}
+        for name, key in section_keys(section, stems).items():
+            found = reading.enter_context(chapters.reader(key))
+            if found is None:
+                raise ExportError(
+                    f"'{section.title}' is missing from the chapter cache at {chapters.root} "
+                    "(removed, or damaged and removed, while the story was encoded); render again"
+                )
+            tracks[name] = found
+        yield tracks
 
 
 def _encode(
@@ -370,7 +367,7 @@ def _encode(
             for stem in STEMS if outputs.stems else ():
                 whole.append(f"{story.slug}.{stem}.flac")
                 sinks[stem] = [_Sink(encoders.start(whole[-1], _FLAC))]
-            _stream(sections, lambda s: mastered(chapters, s, outputs.stems), sinks)
+            _stream(sections, chapters, sinks, stems=outputs.stems)
     done = 0
     for unit in as_completed(units):
         unit.result()
@@ -466,7 +463,7 @@ def encode_stretch(
             codec,
             stretch,
             path,
-            lambda sink: _stream(heard, lambda s: mastered(chapters, s), {"mix": [sink]}, offset),
+            lambda sink: _stream(heard, chapters, {"mix": [sink]}, offset),
         )
         kept = stretch.kept(_frames(ffmpeg, path))
     meta = {"frames_bytes": len(kept), "first_hop": found.first_hop}
@@ -743,13 +740,20 @@ class _Track:
         self.pending: np.ndarray | None = None
         self.position = position
 
-    def add(self, samples: np.ndarray, handoff_frames: int) -> None:
-        keep = samples.shape[1] - handoff_frames
-        overlap = 0 if self.pending is None else min(self.pending.shape[1], keep)
-        if self.pending is not None:
-            self.emit(samples[:, :overlap] + self.pending[:, :overlap])
-        self.emit(samples[:, overlap:keep])
-        self.pending = np.array(samples[:, keep:]) if handoff_frames else None
+    def add(self, blocks: Iterable[np.ndarray], frames: int, handoff_frames: int) -> None:
+        """A section of `frames`, given a block at a time, its first frames over the handoff
+        of the section before."""
+        keep = frames - handoff_frames
+        pending, handoff, at = self.pending, [], 0
+        for block in blocks:
+            if pending is not None and at < min(pending.shape[1], keep):
+                overlap = min(block.shape[1], pending.shape[1] - at, keep - at)
+                block[:, :overlap] += pending[:, at : at + overlap]
+            cut = min(block.shape[1], max(0, keep - at))
+            self.emit(block[:, :cut])
+            handoff.append(block[:, cut:])
+            at += block.shape[1]
+        self.pending = np.concatenate(handoff, axis=1) if handoff_frames else None
 
     def finish(self) -> None:
         if self.pending is not None:
@@ -765,19 +769,20 @@ class _Track:
 
 def _stream(
     sections: Sequence[Section],
-    load: Callable[[Section], Mastered],
+    chapters: AudioCache,
     sinks: Mapping[str, list[_Sink]],
     position: int = 0,
+    stems: bool = False,
 ) -> None:
-    """Load each section in turn and overlap-add it into every track, the first section at
-    story frame `position`."""
+    """Read each section's tracks (the mix, and with `stems` the voice and the bed) in turn, a
+    block at a time, and overlap-add them into the story's, the first section at story frame
+    `position`."""
     tracks = {name: _Track(track_sinks, position) for name, track_sinks in sinks.items()}
     for section in sections:
-        mastered = load(section)
-        for name, track in tracks.items():
-            audio = mastered.tracks[name]
-            assert audio.frames == section.frames, f"{section.title}: {audio.frames} frames"
-            track.add(audio.samples, section.handoff_frames)
+        with mastered(chapters, section, stems) as found:
+            for name, track in tracks.items():
+                assert found[name].frames == section.frames, f"{section.title}: frames"
+                track.add(found[name].blocks(), section.frames, section.handoff_frames)
     for track in tracks.values():
         track.finish()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyloudnorm
@@ -34,35 +35,47 @@ def block_powers(audio: Audio) -> np.ndarray:
     """K-weighted mean-square power of each gating block, summed over the channels.
 
     pyloudnorm measures one buffer at once; keeping the blocks lets a whole story be measured
-    chapter by chapter, and filtering a second at a time keeps memory small and reused however
-    long the chapter."""
-    return _blocks(_hop_energies(audio), audio.rate_hz)
+    chapter by chapter, and a chapter a block at a time."""
+    meter = HopMeter(audio.frames, audio.rate_hz)
+    meter.add(audio.samples)
+    return _blocks(meter.energies(), audio.rate_hz)
 
 
-def _hop_energies(audio: Audio, states: list[np.ndarray | None] | None = None) -> np.ndarray:
-    """The K-weighted energy of each whole hop, summed over the channels, filtered a second at a
-    time; the filter's state at the start of each second is appended to `states` if given."""
-    hop = round(_STEP_S * audio.rate_hz)
-    hops = []
-    state = None
-    for index in range(-(-(audio.frames // hop) // _SECOND_HOPS)):
-        if states is not None:
-            states.append(state)
-        energy, state = _second_hops(audio, index, state)
-        hops.append(energy)
-    return np.concatenate(hops) if hops else np.zeros(0)
+class HopMeter:
+    """The K-weighted energy of each whole 100 ms hop of `frames`, summed over the channels,
+    given the audio in blocks of whole seconds (the last block the rest); and the filter's state
+    at the start of each second, to measure a second again from."""
+
+    def __init__(self, frames: int, rate_hz: int) -> None:
+        self.rate_hz = rate_hz
+        self.hop = round(_STEP_S * rate_hz)
+        self.usable = frames - frames % self.hop
+        self.position = 0
+        self.hops: list[np.ndarray] = []
+        self.states: list[np.ndarray | None] = []
+        self.state: np.ndarray | None = None
+
+    def add(self, samples: np.ndarray) -> None:
+        second = self.hop * _SECOND_HOPS
+        lo = self.position
+        self.position += samples.shape[1]
+        for start in range(lo, min(self.position, self.usable), second):
+            self.states.append(self.state)
+            end = min(start + second, self.usable)
+            energy, self.state = _hops(samples[:, start - lo : end - lo], self.state, self.rate_hz)
+            self.hops.append(energy)
+
+    def energies(self) -> np.ndarray:
+        return np.concatenate(self.hops) if self.hops else np.zeros(0)
 
 
-def _second_hops(
-    audio: Audio, index: int, state: np.ndarray | None
+def _hops(
+    samples: np.ndarray, state: np.ndarray | None, rate_hz: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The K-weighted energy of the whole hops in second `index`, filtered on from `state`; and
+    """The K-weighted energy of each whole hop of the samples, filtered on from `state`; and
     the filter's state after them."""
-    hop = round(_STEP_S * audio.rate_hz)
-    second = hop * _SECOND_HOPS
-    end = min((index + 1) * second, audio.frames - audio.frames % hop)
-    energy, state = k_weighted_energy(audio.samples[:, index * second : end], state, audio.rate_hz)
-    return energy.reshape(-1, hop).sum(axis=1), state
+    energy, state = k_weighted_energy(samples, state, rate_hz)
+    return energy.reshape(-1, round(_STEP_S * rate_hz)).sum(axis=1), state
 
 
 def _blocks(hops: np.ndarray, rate_hz: int) -> np.ndarray:
@@ -217,64 +230,85 @@ def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
 
 
 def master(audio: Audio, gain_db: float, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
-    return _mastered(audio, gain_db, ceiling_dbtp)[0]
-
-
-def _mastered(audio: Audio, gain_db: float, ceiling_dbtp: float) -> tuple[Audio, np.ndarray]:
-    """The audio at gain_db, limited, and the limiter's curve: the gain and the limiter work
-    in one buffer, for a chapter is long."""
+    """The audio at gain_db, limited: the gain and the limiter work in one buffer."""
     loud = audio.samples * np.float32(10 ** (gain_db / 20))
-    curve = limiter_gain(Audio(loud.view(), audio.rate_hz), ceiling_dbtp)
-    loud *= curve
-    return Audio(loud, audio.rate_hz), curve
+    loud *= limiter_gain(Audio(loud.view(), audio.rate_hz), ceiling_dbtp)
+    return Audio(loud, audio.rate_hz)
+
+
+Read = Callable[[int, int], np.ndarray]
+"""Frames [lo, hi) of audio kept elsewhere (a chapter on disk), as a new (channels, n) array."""
+
+
+def mastered_blocks(
+    read: Read, frames: int, rate_hz: int, gain_db: float, ceiling_dbtp: float, block: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """`master` a block at a time: where each block starts, the block at gain_db and limited,
+    and the limiter's gain there. The limiter sees a second on either side of each block, much more
+    than it reaches, so the blocks are the audio mastered whole."""
+    gain = np.float32(10 ** (gain_db / 20))
+    for lo in range(0, frames, block):
+        hi = min(frames, lo + block)
+        start, end = max(0, lo - rate_hz), min(frames, hi + rate_hz)
+        loud = read(start, end)
+        loud *= gain
+        curve = limiter_gain(Audio(loud.view(), rate_hz), ceiling_dbtp)[lo - start : hi - start]
+        part = loud[:, lo - start : hi - start]
+        part *= curve
+        yield lo, part, curve
+
+
+def gain_to_target_after_limiting(
+    read: Read,
+    frames: int,
+    rate_hz: int,
+    meter: HopMeter,
+    target_lufs: float,
+    ceiling_dbtp: float,
+    block: int,
+) -> float:
+    """The gain that brings the audio `meter` measured to the target, the limiter included: the
+    limiter takes a little loudness away, so the master is measured and corrected once.
+
+    The master is measured again only where the limiter acted: elsewhere its hops are the
+    unlimited hops times the gain, and the K-weighting, started from the state it had there,
+    forgets the limiter within a second (its slowest pole decays by e^-239 a second)."""
+    hops = meter.energies()
+    gain_db = _gain_to(_blocks(hops, rate_hz), target_lufs)
+    heard = hops * 10 ** (gain_db / 10)
+    second = meter.hop * _SECOND_HOPS
+    state, previous, dipped = None, -2, False
+    blocks = mastered_blocks(read, frames, rate_hz, gain_db, ceiling_dbtp, block)
+    for lo, part, curve in blocks:
+        for start in range(lo, min(lo + part.shape[1], meter.usable), second):
+            index, end = start // second, min(start + second, meter.usable)
+            dips = bool(curve[start - lo : end - lo].min() < 1.0)
+            if dips or dipped:  # the limiter acted here or in the second before
+                if index != previous + 1:  # from the unlimited audio's state
+                    unlimited = meter.states[index]
+                    state = None if unlimited is None else unlimited * 10 ** (gain_db / 20)
+                energy, state = _hops(part[:, start - lo : end - lo], state, rate_hz)
+                heard[index * _SECOND_HOPS : index * _SECOND_HOPS + energy.size] = energy
+                previous = index
+            dipped = dips
+    shortfall_db = _gain_to(_blocks(heard, rate_hz), target_lufs)
+    return gain_db + shortfall_db if abs(shortfall_db) > 0.1 else gain_db
 
 
 def master_to_target(
     audio: Audio, target_lufs: float = TARGET_LUFS, ceiling_dbtp: float = CEILING_DBTP
 ) -> tuple[Audio, float]:
-    """Gain to the target and limit; the limiter takes a little loudness away, so measure
-    again and correct once. Returns the master and the gain applied.
-
-    The master is measured again only where the limiter acted: elsewhere its hops are the
-    unlimited hops times the gain, and the K-weighting, started from the state it had there,
-    forgets the limiter within a second (its slowest pole decays by e^-239 a second)."""
-    states: list[np.ndarray | None] = []
-    hops = _hop_energies(audio, states)
-    gain_db = _gain_to(_blocks(hops, audio.rate_hz), target_lufs)
-    mastered, curve = _mastered(audio, gain_db, ceiling_dbtp)
-    heard = _limited_hops(mastered, curve, hops, states, gain_db)
-    shortfall_db = _gain_to(_blocks(heard, audio.rate_hz), target_lufs)
-    if abs(shortfall_db) > 0.1:
-        gain_db += shortfall_db
-        del mastered  # not held while mastered again
-        mastered = master(audio, gain_db, ceiling_dbtp)
-    return mastered, gain_db
-
-
-def _limited_hops(
-    mastered: Audio,
-    curve: np.ndarray,
-    hops: np.ndarray,
-    states: list[np.ndarray | None],
-    gain_db: float,
-) -> np.ndarray:
-    """The hop energies of `mastered`, given the unlimited audio's `hops` and `states` and the
-    `gain_db` it was mastered at: the hops times the gain, but for the seconds where the
-    limiter's `curve` dips, and the second after each, filtered again from the states times
-    the gain."""
-    hop = round(_STEP_S * mastered.rate_hz)
-    usable = hops.size * hop
-    heard = hops * 10 ** (gain_db / 10)
-    if usable == 0:
-        return heard
-    dips = np.minimum.reduceat(curve[:usable], np.arange(0, usable, hop * _SECOND_HOPS)) < 1.0
-    again = np.flatnonzero(dips | np.r_[False, dips[:-1]])
-    state, previous = None, -2
-    for index in map(int, again):
-        if index != previous + 1:  # a run of seconds starts: from the unlimited audio's state
-            unlimited = states[index]
-            state = None if unlimited is None else unlimited * 10 ** (gain_db / 20)
-        previous = index
-        energy, state = _second_hops(mastered, index, state)
-        heard[index * _SECOND_HOPS : index * _SECOND_HOPS + energy.size] = energy
-    return heard
+    """Gain to the target and limit (see `gain_to_target_after_limiting`). Returns the master
+    and the gain applied."""
+    meter = HopMeter(audio.frames, audio.rate_hz)
+    meter.add(audio.samples)
+    gain_db = gain_to_target_after_limiting(
+        lambda lo, hi: np.array(audio.samples[:, lo:hi]),
+        audio.frames,
+        audio.rate_hz,
+        meter,
+        target_lufs,
+        ceiling_dbtp,
+        max(1, audio.frames),
+    )
+    return master(audio, gain_db, ceiling_dbtp), gain_db

@@ -2,7 +2,9 @@
 
 Every chapter's audio runs HANDOFF_S past its end: the bed fades out there while the next
 chapter's bed fades in over its first HANDOFF_S, so consecutive chapters overlap-add into an
-equal-power crossfade. Only one chapter is ever held in memory.
+equal-power crossfade. A chapter is mixed a block of BLOCK_FRAMES at a time, from pieces (a
+minute of a scene's bed, a sentence, a cue) made when the block first hears them: its memory is
+the same however long it runs.
 
 Chapters start on a grid of GRID_FRAMES (nine AAC frames, eight MP3 frames): a chapter's edit
 then moves the chapters after it by whole encoder frames, and their encoded audio can be reused.
@@ -11,20 +13,21 @@ then moves the chapters after it by whole encoder frames, and their encoded audi
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from .audio import Audio, equal_power
+from .audio import Audio, Piece, assembled, equal_power
 from .cache import AudioCache
+from .executors import ahead
 from .model import Chapter, Cue, Pacing, Pause, Soundscape, Speech
 from .sounds import cue_audio, cue_length_s
-from .soundscape import add_bed, render_bed, seed_for
+from .soundscape import bed_pieces, seed_for
 from .synth import Clip, SpeechBank, load_clip
 
 RATE_HZ = 44100
@@ -95,19 +98,16 @@ class Timeline:
 
 @dataclass(frozen=True)
 class ChapterMix:
-    timeline: Timeline
-    mixed: Audio
-    """The voice over the bed."""
-    voice: Audio | None = None
-    bed: Audio | None = None
-    """The stems, where asked for: otherwise the voice is added into the bed's own buffer, one
-    chapter-long buffer the fewer."""
+    """A chapter (or a piece of the tail) whole, for a preview or a test: a render mixes it a
+    block at a time (`chapter_blocks`, `tail_blocks`)."""
+
+    voice: Audio
+    bed: Audio
 
     @property
-    def stems(self) -> dict[str, Audio]:
-        if self.voice is None or self.bed is None:
-            return {}
-        return {"voice": self.voice, "bed": self.bed}
+    def mixed(self) -> Audio:
+        """The voice over the bed."""
+        return Audio(self.voice.samples + self.bed.samples, RATE_HZ)
 
 
 def plan_chapter(
@@ -218,43 +218,110 @@ def widened(audio: Audio, pauses: tuple[tuple[float, float], ...], least_s: floa
     return Audio(np.concatenate([*parts, audio.samples[:, cut:]], axis=1), audio.rate_hz)
 
 
-def mix_chapter(
-    timeline: Timeline, cache: AudioCache, slug: str, threads: int = 1, stems: bool = True
-) -> ChapterMix:
-    """The chapter's voice over its bed (and each on its own, with `stems`), each scene's bed
-    made in `threads` threads; with more than one, the voice is placed while the bed is made.
-    With one, the bed is finished before the voice is placed: one chapter-long buffer at a
-    time."""
-    frames = round((timeline.length_s + HANDOFF_S) * RATE_HZ)
-    placed = functools.partial(_voice, timeline, cache, frames)
-    with ThreadPoolExecutor(1) as aside:
-        placing = aside.submit(placed) if threads > 1 else None
-        bed = _bed(timeline, frames, slug, threads)
-        for placed_cue in timeline.cues:
-            sound = cue_audio(placed_cue.cue, RATE_HZ, placed_cue.seed).samples
-            start = round(placed_cue.start_s * RATE_HZ)
-            end = min(frames, start + sound.shape[1])
-            bed[:, start:end] += sound[:, : end - start]
-        bed *= _duck_gain(timeline.lines, frames)
-        _fade_ends(bed)
-        voice = placing.result() if placing else placed()
-    if not stems:
-        bed += voice
-        return ChapterMix(timeline, Audio(bed, RATE_HZ))
+BLOCK_FRAMES = 10 * RATE_HZ
+"""A chapter is mixed, mastered, cached and encoded this many frames at a time (whole seconds,
+as loudness is measured): its memory is the same however long it runs."""
+
+
+def chapter_frames(timeline: Timeline) -> int:
+    return round((timeline.length_s + HANDOFF_S) * RATE_HZ)
+
+
+def chapter_blocks(
+    timeline: Timeline, cache: AudioCache, slug: str, threads: int = 1
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The chapter's voice and its bed (ducked under the voice, faded in and out over
+    HANDOFF_S), a block of BLOCK_FRAMES at a time; each scene's bed made in `threads` threads
+    and, with more than one, the voice placed while the bed is made."""
+    frames = chapter_frames(timeline)
+    bed = assembled(_bed_pieces(timeline, frames, slug, threads), frames, BLOCK_FRAMES)
+    voice = assembled(_voice_pieces(timeline, cache), frames, BLOCK_FRAMES)
+    if threads > 1:
+        voice = ahead(voice)
+    handoff = round(HANDOFF_S * RATE_HZ)
+    for (lo, ambience), (_lo, spoken) in zip(bed, voice, strict=True):
+        hi = lo + ambience.shape[1]
+        ambience *= _duck_gain(timeline.lines, lo, hi)
+        ambience *= equal_power(frames, handoff, handoff, lo, hi)
+        yield spoken, ambience
+
+
+def mix_chapter(timeline: Timeline, cache: AudioCache, slug: str, threads: int = 1) -> ChapterMix:
+    """The chapter whole (see `chapter_blocks`)."""
+    return _whole(chapter_blocks(timeline, cache, slug, threads))
+
+
+def _whole(blocks: Iterator[tuple[np.ndarray, np.ndarray]]) -> ChapterMix:
+    voice, bed = zip(*blocks, strict=True)
     return ChapterMix(
-        timeline, Audio(bed + voice, RATE_HZ), Audio(voice, RATE_HZ), Audio(bed, RATE_HZ)
+        Audio(np.concatenate(voice, axis=1), RATE_HZ), Audio(np.concatenate(bed, axis=1), RATE_HZ)
     )
 
 
-def _voice(timeline: Timeline, cache: AudioCache, frames: int) -> np.ndarray:
-    """The chapter's lines, placed on one track."""
-    voice = np.zeros((CHANNELS, frames), np.float32)
+def _voice_pieces(timeline: Timeline, cache: AudioCache) -> Iterator[Piece]:
+    """The chapter's sentences, in order, each where it starts."""
     for line in timeline.lines:
         for offset_s, clip in spoken_audio(line, cache):
-            start = round((line.start_s + offset_s) * RATE_HZ)
-            end = min(frames, start + clip.frames)
-            voice[:, start:end] += clip.samples[:, : end - start]
-    return voice
+            yield round((line.start_s + offset_s) * RATE_HZ), functools.partial(_samples, clip)
+
+
+def _bed_pieces(timeline: Timeline, frames: int, slug: str, threads: int) -> Iterator[Piece]:
+    """Each scene's bed, crossfading into the next over SCENE_CROSSFADE_S, and the cues, in
+    order of their start; a scene's bed is started when it is due."""
+    half = SCENE_CROSSFADE_S / 2
+    crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
+    scenes: list[tuple[int, Iterator[Piece]]] = []
+    for position, part in enumerate(timeline.beds):
+        first, last = position == 0, position == len(timeline.beds) - 1
+        start = round((part.start_s if first else part.start_s - half) * RATE_HZ)
+        end = min(frames, round((part.end_s if last else part.end_s + half) * RATE_HZ))
+        pieces = bed_pieces(
+            part.soundscape,
+            end - start,
+            RATE_HZ,
+            slug,
+            f"chapter-{timeline.index}",
+            f"scene-{part.scene}",
+            arc_db=ARC_DB,
+            fade_in=0 if first else crossfade,
+            fade_out=0 if last else crossfade,
+            threads=threads,
+        )
+        scenes.append((start, _moved(pieces, start)))
+    cues = sorted(timeline.cues, key=lambda placed: placed.start_s)
+    sounds = ((round(c.start_s * RATE_HZ), functools.partial(_cue_sound, c)) for c in cues)
+    return _merged([*scenes, (0, sounds)])
+
+
+def _moved(pieces: Iterator[Piece], by: int) -> Iterator[Piece]:
+    for start, make in pieces:
+        yield start + by, make
+
+
+def _samples(audio: Audio) -> np.ndarray:
+    return audio.samples
+
+
+def _cue_sound(placed: PlacedCue) -> np.ndarray:
+    return cue_audio(placed.cue, RATE_HZ, placed.seed).samples
+
+
+def _merged(sources: list[tuple[int, Iterator[Piece]]]) -> Iterator[Piece]:
+    """The pieces of several sources in order of their start; a source (whose pieces start at
+    or after the frame it is given with) is not started before it is due."""
+    waiting = sorted(sources, key=lambda source: source[0])
+    due: list[tuple[int, int, Piece, Iterator[Piece]]] = []
+    count = itertools.count()
+    while due or waiting:
+        while waiting and (not due or waiting[0][0] <= due[0][0]):
+            _start, pieces = waiting.pop(0)
+            if (piece := next(pieces, None)) is not None:
+                heapq.heappush(due, (piece[0], next(count), piece, pieces))
+        if due:
+            _start, _order, piece, pieces = heapq.heappop(due)
+            yield piece
+            if (piece := next(pieces, None)) is not None:
+                heapq.heappush(due, (piece[0], next(count), piece, pieces))
 
 
 TAIL_PIECE_FRAMES = 861 * GRID_FRAMES
@@ -298,37 +365,40 @@ def tail_pieces(soundscape: Soundscape, tail_s: float) -> list[TailPiece]:
     ]
 
 
-def mix_tail(piece: TailPiece, slug: str, threads: int = 1, stems: bool = True) -> ChapterMix:
-    """One piece of the tail: its own stretch of bed (made in `threads` threads), faded in over
-    HANDOFF_S (from the last chapter, or the piece before), out under the next piece, and
-    along the tail's fade."""
-    frames = round((piece.length_s + piece.handoff_s) * RATE_HZ)
-    seconds = frames / RATE_HZ
-    bed = render_bed(
-        piece.soundscape, seconds, RATE_HZ, slug, "tail", str(piece.index), threads=threads
-    )
+def tail_blocks(
+    piece: TailPiece, slug: str, threads: int = 1
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One piece of the tail, a block of BLOCK_FRAMES at a time (silence for its voice): its
+    own stretch of bed (made in `threads` threads), faded in over HANDOFF_S (from the last
+    chapter, or the piece before), out under the next piece, and along the tail's fade."""
+    frames = tail_frames(piece)
     handoff = round(HANDOFF_S * RATE_HZ)
-    samples = bed.samples * equal_power(frames, handoff, handoff if piece.handoff_s else 0)
+    pieces = bed_pieces(
+        piece.soundscape,
+        frames,
+        RATE_HZ,
+        slug,
+        "tail",
+        str(piece.index),
+        fade_in=handoff,
+        fade_out=handoff if piece.handoff_s else 0,
+        threads=threads,
+    )
     fade_s = max(MIN_TAIL_FADE_S, piece.tail_s / 4)
-    fade_from = max(0, round((piece.tail_s - fade_s - piece.start_s) * RATE_HZ))
-    if fade_from < frames:  # 0.5 - 0.5 cos(pi clip(done, -1, 0)), worked in place: a piece is long
-        done = np.arange(fade_from, frames, dtype=np.float64)
-        done /= RATE_HZ
-        done += piece.start_s
-        done -= piece.tail_s
-        done /= fade_s
-        np.clip(done, -1.0, 0.0, out=done)
-        done *= np.pi
-        np.cos(done, out=done)
-        done *= 0.5
-        np.subtract(0.5, done, out=done)
-        samples[:, fade_from:] *= done.astype(np.float32)
-    timeline = Timeline(-1, Chapter("", piece.soundscape, (), 0), (), (), piece.length_s)
-    bed = Audio(samples, RATE_HZ)
-    if not stems:
-        return ChapterMix(timeline, bed)
-    silence = np.zeros(samples.shape, np.float32)  # untouched pages: no memory until written
-    return ChapterMix(timeline, bed, Audio(silence, RATE_HZ), bed)
+    for lo, bed in assembled(pieces, frames, BLOCK_FRAMES):
+        heard_s = piece.start_s + np.arange(lo, lo + bed.shape[1]) / RATE_HZ
+        done = np.clip((heard_s - piece.tail_s) / fade_s, -1.0, 0.0)
+        bed *= (0.5 - 0.5 * np.cos(np.pi * done)).astype(np.float32)
+        yield np.zeros_like(bed), bed
+
+
+def tail_frames(piece: TailPiece) -> int:
+    return round((piece.length_s + piece.handoff_s) * RATE_HZ)
+
+
+def mix_tail(piece: TailPiece, slug: str, threads: int = 1) -> ChapterMix:
+    """One piece of the tail whole (see `tail_blocks`)."""
+    return _whole(tail_blocks(piece, slug, threads))
 
 
 def _prepared(clip: Audio, gain_db: float) -> Audio:
@@ -340,33 +410,10 @@ def _prepared(clip: Audio, gain_db: float) -> Audio:
     return clean.gain(gain_db).conform(RATE_HZ, CHANNELS)
 
 
-def _bed(timeline: Timeline, frames: int, slug: str, threads: int) -> np.ndarray:
-    bed = np.zeros((CHANNELS, frames), np.float32)
-    half = SCENE_CROSSFADE_S / 2
-    for position, part in enumerate(timeline.beds):
-        first, last = position == 0, position == len(timeline.beds) - 1
-        start_s = part.start_s if first else part.start_s - half
-        end_s = part.end_s if last else part.end_s + half
-        start, end = round(start_s * RATE_HZ), min(frames, round(end_s * RATE_HZ))
-        crossfade = round(SCENE_CROSSFADE_S * RATE_HZ)
-        add_bed(
-            bed[:, start:end],
-            part.soundscape,
-            RATE_HZ,
-            slug,
-            f"chapter-{timeline.index}",
-            f"scene-{part.scene}",
-            arc_db=ARC_DB,
-            fades=equal_power(end - start, 0 if first else crossfade, 0 if last else crossfade),
-            threads=threads,
-        )
-    return bed
-
-
-def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
-    """Bed gain: down each line's duck_db while it is spoken, with look-ahead and a slow
-    recovery."""
-    depth = np.zeros(frames, np.float32)
+def _duck_gain(lines: tuple[Placed, ...], lo: int, hi: int) -> np.ndarray:
+    """Bed gain over frames [lo, hi): down each line's duck_db while it is spoken, with
+    look-ahead and a slow recovery."""
+    depth = np.zeros(hi - lo, np.float32)
     for placed in lines:
         points_s = [
             placed.start_s - DUCK_ATTACK_S,
@@ -374,22 +421,10 @@ def _duck_gain(lines: tuple[Placed, ...], frames: int) -> np.ndarray:
             placed.end_s,
             placed.end_s + DUCK_RELEASE_S,
         ]
-        lo = max(0, round(points_s[0] * RATE_HZ))
-        hi = min(frames, round(points_s[-1] * RATE_HZ))
-        t = np.arange(lo, hi) / RATE_HZ
-        shape = np.interp(t, points_s, [0.0, placed.duck_db, placed.duck_db, 0.0])
-        np.maximum(depth[lo:hi], shape.astype(np.float32), out=depth[lo:hi])
-    depth /= -20  # 10 ** (-depth / 20), worked in place: a chapter is long
-    return np.power(np.float32(10), depth, out=depth)
-
-
-def _fade_ends(bed: np.ndarray) -> None:
-    """The chapter's fades in and out over HANDOFF_S, in place and on its ends alone: a chapter
-    is long."""
-    frames, handoff = bed.shape[1], round(HANDOFF_S * RATE_HZ)
-    if frames <= 2 * handoff:
-        bed *= equal_power(frames, handoff, handoff)
-        return
-    ends = equal_power(2 * handoff, handoff, handoff)
-    bed[:, :handoff] *= ends[:handoff]
-    bed[:, -handoff:] *= ends[handoff:]
+        a = max(lo, round(points_s[0] * RATE_HZ))
+        b = min(hi, round(points_s[-1] * RATE_HZ))
+        if a < b:
+            t = np.arange(a, b) / RATE_HZ
+            shape = np.interp(t, points_s, [0.0, placed.duck_db, placed.duck_db, 0.0])
+            np.maximum(depth[a - lo : b - lo], shape.astype(np.float32), out=depth[a - lo : b - lo])
+    return np.power(np.float32(10), depth / -20)

@@ -43,7 +43,7 @@ def preview(
     bank = synthesize(plan, engine, options.lines, options.jobs, report, only=set(spoken))
     count = len(plan.script.chapters)
     timeline = plan_chapter(chapter, index, count, plan.script.pacing, bank)
-    mixed = mix_chapter(timeline, options.lines, plan.script.slug, options.jobs, stems=False).mixed
+    mixed = mix_chapter(timeline, options.lines, plan.script.slug, options.jobs).mixed
     write_wav(master_to_target(mixed, options.target_lufs)[0], out_path)
     return out_path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -10,7 +11,9 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import AudioCache, Store
+import numpy as np
+
+from .cache import AudioCache, Store, scratch
 from .casting import Casting, Plan, cast, load_voices
 from .engines import ENGINE_CREDITS, SpeechEngine, load_engine
 from .errors import BedtimeError, ExportError, ScriptErrors
@@ -25,8 +28,20 @@ from .export import (
     section_keys,
     write_library,
 )
-from .master import TARGET_LUFS, limiter_gain, master, master_to_target
-from .mix import HANDOFF_S, TailPiece, Timeline, mix_chapter, mix_tail, plan_chapter, tail_pieces
+from .master import TARGET_LUFS, HopMeter, gain_to_target_after_limiting, mastered_blocks
+from .mix import (
+    BLOCK_FRAMES,
+    HANDOFF_S,
+    RATE_HZ,
+    TailPiece,
+    Timeline,
+    chapter_blocks,
+    chapter_frames,
+    plan_chapter,
+    tail_blocks,
+    tail_frames,
+    tail_pieces,
+)
 from .script import parse_script
 from .soundscape import synthetic_share
 from .synth import Speaking, SpeechBank, start_speaking
@@ -253,10 +268,11 @@ class _Mixer:
         tail = [s for s in sections if isinstance(self.timelines[s.key], TailPiece)]
         self._run(chapters, None)
         if tail:
-            last = self.options.chapters.entry(chapters[-1].audio_key)
-            if last is None:
-                raise ExportError(f"{slug}: the last chapter vanished from the chapter cache")
-            self._run(tail, last.meta["gain_db"])
+            with self.options.chapters.reader(chapters[-1].audio_key) as last:
+                if last is None:
+                    raise ExportError(f"{slug}: the last chapter vanished from the chapter cache")
+                gain_db = last.meta["gain_db"]
+            self._run(tail, gain_db)
 
     def _run(self, sections: list[Section], gain_db: float | None) -> None:
         slug = self.plan.script.slug
@@ -304,25 +320,52 @@ def mix_section(
 ) -> None:
     """The unit of mixing: one section mixed and mastered into the chapter cache — a chapter
     to the target loudness, a piece of the tail at `gain_db`, the last chapter's gain. Its
-    bed is made in `threads` threads."""
-    ceiling = section.ceiling_dbtp
-    keep = options.outputs.stems
+    bed is made in `threads` threads.
+
+    It is mixed a block at a time into a scratch file (measured on the way when it is a
+    chapter), and mastered a block at a time from there into the cache: a section's memory is
+    a few blocks however long it runs."""
+    ceiling, chapters, stems = section.ceiling_dbtp, options.chapters, options.outputs.stems
     if isinstance(timeline, TailPiece):
-        mixed = mix_tail(timeline, slug, threads, keep)
+        frames, blocks = tail_frames(timeline), tail_blocks(timeline, slug, threads)
     else:
-        mixed = mix_chapter(timeline, options.lines, slug, threads, keep)
-    whole, stems = mixed.mixed, mixed.stems
-    if gain_db is None:
-        audio, gain_db = master_to_target(whole, options.target_lufs, ceiling)
-    else:
-        audio = master(whole, gain_db, ceiling)
-    keys = section_keys(section, options.outputs.stems)
-    if stems:  # the stems take the limiter's gain too, so they add up to the mix
-        curve = limiter_gain(whole.gain(gain_db), ceiling)
-        for stem, part in stems.items():
-            options.chapters.put(keys[stem], part.gain(gain_db).scaled(curve))
-    # last: with it, the section is complete
-    options.chapters.put(keys["mix"], audio, {"gain_db": gain_db})
+        frames = chapter_frames(timeline)
+        blocks = chapter_blocks(timeline, options.lines, slug, threads)
+    meter = HopMeter(frames, RATE_HZ)
+    with scratch(chapters.root, 4 if stems else 2, frames, RATE_HZ) as held:
+        for voice, bed in blocks:
+            if stems:
+                held.write(np.concatenate([voice, bed]))
+                bed += voice
+            else:
+                bed += voice
+                held.write(bed)
+            if gain_db is None:
+                meter.add(bed)
+
+        def read(lo: int, hi: int) -> np.ndarray:
+            tracks = held.read(lo, hi)
+            return tracks[:2] + tracks[2:] if stems else tracks
+
+        if gain_db is None:
+            gain_db = gain_to_target_after_limiting(
+                read, frames, RATE_HZ, meter, options.target_lufs, ceiling, BLOCK_FRAMES
+            )
+        keys = section_keys(section, stems)
+        with contextlib.ExitStack() as kept:
+            out = {}
+            for name, key in keys.items():  # the mix first in, last out: it completes the section
+                meta = {"gain_db": gain_db} if name == "mix" else {}
+                out[name] = kept.enter_context(chapters.writer(key, 2, frames, RATE_HZ, meta))
+            gain = np.float32(10 ** (gain_db / 20))
+            mastered = mastered_blocks(read, frames, RATE_HZ, gain_db, ceiling, BLOCK_FRAMES)
+            for lo, audio, curve in mastered:
+                out["mix"].write(audio)
+                if stems:  # at the master's gain and its limiter's, so they add up to the mix
+                    tracks = held.read(lo, lo + audio.shape[1])
+                    tracks *= gain * curve
+                    out["voice"].write(tracks[:2])
+                    out["bed"].write(tracks[2:])
 
 
 _SOUND_MODULES = (

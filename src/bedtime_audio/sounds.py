@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyloudnorm
 
-from .audio import Audio, equal_power
+from .audio import Audio, Piece, equal_power
 from .model import Cue, SoundFile
 from .soundscape import BED_LUFS
 from .soundscape.effects import CUE_LUFS, render_effect
@@ -73,22 +74,20 @@ def cue_length_s(cue: Cue, rate_hz: int, seed: int) -> float:
     return render_effect(cue.sound, rate_hz, seed).shape[1] / rate_hz
 
 
-def looped(file: SoundFile, frames: int, rate_hz: int, gain_db: float) -> np.ndarray:
+def loop_pieces(file: SoundFile, frames: int, rate_hz: int, gain_db: float) -> Iterator[Piece]:
     """A recording under a scene, at the bed level plus gain_db, for `frames`: from its start,
-    its end crossfading into its start again as often as the scene needs."""
+    its end crossfading into its start again as often as the scene needs, once round at a
+    time."""
     audio = _levelled(file, rate_hz, BED_LUFS + gain_db).samples
     length = audio.shape[1]
     fade = min(round(LOOP_CROSSFADE_S * rate_hz), length // 4)
-    out = np.zeros((2, frames), np.float32)
-    start = 0
-    while start < frames:
-        piece = (
-            audio[:, : frames - start]
-            * equal_power(length, fade if start else 0, fade)[: frames - start]
-        )
-        out[:, start : start + piece.shape[1]] += piece
-        start += length - fade
-    return out
+
+    def once(start: int) -> np.ndarray:
+        end = min(length, frames - start)
+        return audio[:, :end] * equal_power(length, fade if start else 0, fade, 0, end)
+
+    for start in range(0, frames, length - fade):
+        yield start, functools.partial(once, start)
 
 
 def _levelled(file: SoundFile, rate_hz: int, lufs: float) -> Audio:

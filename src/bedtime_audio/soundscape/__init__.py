@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from typing import Literal
 
 import numpy as np
 import pyloudnorm
 
-from ..audio import Audio, equal_power
+from ..audio import Audio, Piece, assembled, equal_power
 from ..executors import threaded_map
 from ..model import Layer, Soundscape
 from . import natural, synthetic
@@ -101,68 +102,66 @@ def render_bed(
     arc_db: float = 0.0,
     threads: int = 1,
 ) -> Audio:
-    """The layers of a soundscape, summed, for a stretch of the story (see `add_bed`)."""
-    bed = np.zeros((2, round(duration_s * rate_hz)), np.float32)
-    add_bed(bed, soundscape, rate_hz, *seed_parts, arc_db=arc_db, threads=threads)
+    """The layers of a soundscape, summed, for a stretch of the story (see `bed_pieces`)."""
+    frames = round(duration_s * rate_hz)
+    pieces = bed_pieces(soundscape, frames, rate_hz, *seed_parts, arc_db=arc_db, threads=threads)
+    (_start, bed), *_none = assembled(pieces, frames, max(1, frames))
     return Audio(bed, rate_hz)
 
 
-def add_bed(
-    out: np.ndarray,
+def bed_pieces(
     soundscape: Soundscape,
+    frames: int,
     rate_hz: int,
     *seed_parts: str,
     arc_db: float = 0.0,
-    fades: np.ndarray | None = None,
+    fade_in: int = 0,
+    fade_out: int = 0,
     threads: int = 1,
-) -> None:
-    """Add the layers of a soundscape, times `fades` (a gain per frame), into `out`: a stretch
-    of the story, (2, frames). Nothing as long as the stretch is made but the gains: a chapter
-    is long.
+) -> Iterator[Piece]:
+    """The layers of a soundscape for a stretch of `frames`, as pieces in order of their start,
+    none longer than a segment and its crossfade: a chapter is long, and only the pieces one
+    block of it hears are held. Each is faded in and out with the stretch (equal-power, over
+    fade_in and fade_out frames).
 
     With arc_db, a bed that mixes both families moves along the story's arc as it plays: its
     synthetic layers sink by arc_db from start to end while its natural layers rise by as much.
-    Its layers are made in `threads` threads.
     """
-    if not arc_db or family(soundscape) != "mixed":
-        _add_segments(out, soundscape, rate_hz, seed_parts, fades, threads)
-        return
-    for name, gain in arc_gains(out.shape[1], arc_db):
-        if fades is not None:
-            gain *= fades
-        layers = tuple(layer for layer in soundscape if layer_family(layer) == name)
-        _add_segments(out, layers, rate_hz, seed_parts, gain, threads)
+    arc = arc_db if family(soundscape) == "mixed" else 0.0
+
+    def gains(lo: int, hi: int) -> dict[Family, np.ndarray]:
+        faded = equal_power(frames, fade_in, fade_out, lo, hi)
+        if not arc:
+            return {"synthetic": faded, "natural": faded}
+        return {name: faded * gain for name, gain in arc_gains(frames, arc, lo, hi)}
+
+    loops = [_loop_pieces(layer, frames, rate_hz, gains) for layer in soundscape if layer.file]
+    generated = tuple(layer for layer in soundscape if not layer.file)
+    segments = _segments(generated, frames, rate_hz, seed_parts, gains, threads)
+    return heapq.merge(segments, *loops, key=lambda piece: piece[0])
 
 
-def arc_gains(frames: int, arc_db: float) -> Iterator[tuple[Family, np.ndarray]]:
-    """Per family, a gain falling (synthetic) or rising (natural) by arc_db across the frames,
-    each made when it is wanted."""
-    progress = np.linspace(0.0, 1.0, frames, dtype=np.float32)
-    yield "synthetic", 10 ** (-arc_db * progress / 20)
-    yield "natural", 10 ** (-arc_db * (1 - progress) / 20)
+def arc_gains(
+    frames: int, arc_db: float, lo: int = 0, hi: int | None = None
+) -> Iterator[tuple[Family, np.ndarray]]:
+    """Per family, a gain falling (synthetic) or rising (natural) by arc_db across the frames:
+    its frames [lo, hi)."""
+    progress = np.arange(lo, frames if hi is None else hi, dtype=np.float64) / max(1, frames - 1)
+    yield "synthetic", (10 ** (-arc_db * progress / 20)).astype(np.float32)
+    yield "natural", (10 ** (-arc_db * (1 - progress) / 20)).astype(np.float32)
 
 
-def _add_segments(
-    out: np.ndarray,
-    soundscape: Soundscape,
+def _segments(
+    generated: tuple[Layer, ...],
+    frames: int,
     rate_hz: int,
     seed_parts: tuple[str, ...],
-    gain: np.ndarray | None,
+    gains: Callable[[int, int], dict[Family, np.ndarray]],
     threads: int,
-) -> None:
-    """Long stretches are generated SEGMENT_S at a time and crossfaded, so memory stays bounded
-    however long a chapter or tail runs; each segment is added into `out`, times `gain`. A
-    recording plays on through, looped. The segments' layers are made in `threads` threads and
-    added in order: the same samples however many."""
-    from ..sounds import looped
-
-    frames = out.shape[1]
+) -> Iterator[Piece]:
+    """Generated layers, SEGMENT_S at a time and crossfaded. The segments' layers are made in
+    `threads` threads and added in order: the same samples however many."""
     segment, fade = round(SEGMENT_S * rate_hz), round(SEGMENT_FADE_S * rate_hz)
-    for layer in soundscape:
-        if layer.file:
-            recording = _toned(looped(layer.file, frames, rate_hz, layer.gain_db), layer, rate_hz)
-            out += recording if gain is None else recording * gain
-    generated = tuple(layer for layer in soundscape if not layer.file)
     spans = []
     for index, start in enumerate(range(0, frames, segment) if generated else ()):
         length = min(segment + fade, frames - start)
@@ -176,14 +175,40 @@ def _add_segments(
 
     tasks = [(span, layer) for span in spans for layer in generated]
     layers = threaded_map(layer_of, tasks, threads)
-    for index, start, length in spans:
+
+    def made(index: int, start: int, length: int) -> np.ndarray:
+        """The segment: made when it is first heard, and so in order."""
         piece = np.zeros((2, length), np.float32)
-        for _ in generated:
-            piece += next(layers)  # in place, into float32: a chapter's buffers are large
+        faded = gains(start, start + length)
+        for layer in generated:
+            signal = next(layers)
+            signal *= faded[layer_family(layer)]
+            piece += signal  # in place, into float32
         piece *= equal_power(length, fade if index else 0, fade if start + length < frames else 0)
-        if gain is not None:
-            piece *= gain[start : start + length]
-        out[:, start : start + length] += piece
+        return piece
+
+    for index, start, length in spans:
+        yield start, functools.partial(made, index, start, length)
+
+
+def _loop_pieces(
+    layer: Layer,
+    frames: int,
+    rate_hz: int,
+    gains: Callable[[int, int], dict[Family, np.ndarray]],
+) -> Iterator[Piece]:
+    """A recording under the stretch, once round its loop at a time."""
+    from ..sounds import loop_pieces
+
+    assert layer.file is not None
+
+    def toned(start: int, looped: Callable[[], np.ndarray]) -> np.ndarray:
+        piece = _toned(looped(), layer, rate_hz).astype(np.float32)
+        piece *= gains(start, start + piece.shape[1])["natural"]
+        return piece
+
+    for start, looped in loop_pieces(layer.file, frames, rate_hz, layer.gain_db):
+        yield start, functools.partial(toned, start, looped)
 
 
 def _layer(layer: Layer, frames: int, rate_hz: int, seed_parts: tuple[str, ...]) -> np.ndarray:
@@ -199,7 +224,7 @@ def _toned(signal: np.ndarray, layer: Layer, rate_hz: int) -> np.ndarray:
     return filtered(signal, rate_hz, "lowpass", min(layer.lowpass_hz, rate_hz * 0.45))
 
 
-@cache
+@functools.cache
 def _calibration_db(name: str, rate_hz: int) -> float:
     """Gain that brings a preset to BED_LUFS, measured once on a fixed-seed sample."""
     frames = int(_CALIBRATION_S * rate_hz)
