@@ -11,6 +11,7 @@ from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import firwin, sosfilt, upfirdn
 
 from .audio import Audio
+from .executors import threaded_map
 
 TARGET_LUFS = -20.0
 CEILING_DBTP = -3.0
@@ -224,6 +225,12 @@ def limiter_gain(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> np.ndarray
     return gain
 
 
+def _limiter_reach(rate_hz: int) -> int:
+    """How far the limiter's gain at a frame looks: its smoothing (a window before and after)
+    and the true-peak envelope's own margin."""
+    return 2 * round(_LIMIT_WINDOW_S * rate_hz) + 1 + _MARGIN + _SKIP_FRAMES
+
+
 def limit(audio: Audio, ceiling_dbtp: float = CEILING_DBTP) -> Audio:
     """Smooth gain reduction wherever the true peak would pass the ceiling."""
     return audio.scaled(limiter_gain(audio, ceiling_dbtp))
@@ -241,21 +248,31 @@ Read = Callable[[int, int], np.ndarray]
 
 
 def mastered_blocks(
-    read: Read, frames: int, rate_hz: int, gain_db: float, ceiling_dbtp: float, block: int
+    read: Read,
+    frames: int,
+    rate_hz: int,
+    gain_db: float,
+    ceiling_dbtp: float,
+    block: int,
+    threads: int = 1,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """`master` a block at a time: where each block starts, the block at gain_db and limited,
-    and the limiter's gain there. The limiter sees a second on either side of each block, much more
-    than it reaches, so the blocks are the audio mastered whole."""
+    """`master` a block at a time (`threads` blocks at once): where each block starts, the block
+    at gain_db and limited, and the limiter's gain there. The limiter sees as far past each
+    block's ends as it reaches, so the blocks are the audio mastered whole."""
     gain = np.float32(10 ** (gain_db / 20))
-    for lo in range(0, frames, block):
+
+    def mastered(lo: int) -> tuple[int, np.ndarray, np.ndarray]:
         hi = min(frames, lo + block)
-        start, end = max(0, lo - rate_hz), min(frames, hi + rate_hz)
+        reach = _limiter_reach(rate_hz)
+        start, end = max(0, lo - reach), min(frames, hi + reach)
         loud = read(start, end)
         loud *= gain
         curve = limiter_gain(Audio(loud.view(), rate_hz), ceiling_dbtp)[lo - start : hi - start]
         part = loud[:, lo - start : hi - start]
         part *= curve
-        yield lo, part, curve
+        return lo, part, curve
+
+    return threaded_map(mastered, range(0, frames, block), threads)
 
 
 def gain_to_target_after_limiting(
@@ -266,6 +283,7 @@ def gain_to_target_after_limiting(
     target_lufs: float,
     ceiling_dbtp: float,
     block: int,
+    threads: int = 1,
 ) -> float:
     """The gain that brings the audio `meter` measured to the target, the limiter included: the
     limiter takes a little loudness away, so the master is measured and corrected once.
@@ -278,7 +296,7 @@ def gain_to_target_after_limiting(
     heard = hops * 10 ** (gain_db / 10)
     second = meter.hop * _SECOND_HOPS
     state, previous, dipped = None, -2, False
-    blocks = mastered_blocks(read, frames, rate_hz, gain_db, ceiling_dbtp, block)
+    blocks = mastered_blocks(read, frames, rate_hz, gain_db, ceiling_dbtp, block, threads)
     for lo, part, curve in blocks:
         for start in range(lo, min(lo + part.shape[1], meter.usable), second):
             index, end = start // second, min(start + second, meter.usable)

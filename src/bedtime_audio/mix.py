@@ -232,12 +232,12 @@ def chapter_blocks(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The chapter's voice and its bed (ducked under the voice, faded in and out over
     HANDOFF_S), a block of BLOCK_FRAMES at a time; each scene's bed made in `threads` threads
-    and, with more than one, the voice placed while the bed is made."""
+    and, with more than one, the voice placed while the bed is made, both ahead of the reader."""
     frames = chapter_frames(timeline)
     bed = assembled(_bed_pieces(timeline, frames, slug, threads), frames, BLOCK_FRAMES)
     voice = assembled(_voice_pieces(timeline, cache), frames, BLOCK_FRAMES)
-    if threads > 1:
-        voice = ahead(voice)
+    if threads > 1:  # each made in a thread of its own while the blocks before are worked
+        bed, voice = ahead(bed), ahead(voice)
     handoff = round(HANDOFF_S * RATE_HZ)
     for (lo, ambience), (_lo, spoken) in zip(bed, voice, strict=True):
         hi = lo + ambience.shape[1]

@@ -349,7 +349,7 @@ def mix_section(
 
         if gain_db is None:
             gain_db = gain_to_target_after_limiting(
-                read, frames, RATE_HZ, meter, options.target_lufs, ceiling, BLOCK_FRAMES
+                read, frames, RATE_HZ, meter, options.target_lufs, ceiling, BLOCK_FRAMES, threads
             )
         keys = section_keys(section, stems)
         with contextlib.ExitStack() as kept:
@@ -358,7 +358,9 @@ def mix_section(
                 meta = {"gain_db": gain_db} if name == "mix" else {}
                 out[name] = kept.enter_context(chapters.writer(key, 2, frames, RATE_HZ, meta))
             gain = np.float32(10 ** (gain_db / 20))
-            mastered = mastered_blocks(read, frames, RATE_HZ, gain_db, ceiling, BLOCK_FRAMES)
+            mastered = mastered_blocks(
+                read, frames, RATE_HZ, gain_db, ceiling, BLOCK_FRAMES, threads
+            )
             for lo, audio, curve in mastered:
                 out["mix"].write(audio)
                 if stems:  # at the master's gain and its limiter's, so they add up to the mix
