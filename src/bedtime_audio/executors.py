@@ -227,12 +227,12 @@ def threaded_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iter
             yield ahead.popleft().result()
 
 
-def ahead(items: Iterator[T]) -> Iterator[T]:
-    """The items, each next one made in a thread while the reader works on the one before."""
-    with ThreadPoolExecutor(1) as pool:
-        coming = pool.submit(next, items, None)
-        while (item := coming.result()) is not None:
-            coming = pool.submit(next, items, None)
+def ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """The items, made in a thread of their own up to `depth` ahead of the reader."""
+    with ThreadPoolExecutor(1) as pool:  # one thread: the items are made in order
+        coming = deque(pool.submit(next, items, None) for _ in range(depth))
+        while (item := coming.popleft().result()) is not None:
+            coming.append(pool.submit(next, items, None))
             yield item
 
 

@@ -223,6 +223,11 @@ BLOCK_FRAMES = 10 * RATE_HZ
 as loudness is measured): its memory is the same however long it runs."""
 
 
+AHEAD_BLOCKS = 3
+"""How many blocks of bed are made ahead of the block being worked: enough that the bed's
+threads are not kept waiting between a minute's layers and the next."""
+
+
 def chapter_frames(timeline: Timeline) -> int:
     return round((timeline.length_s + HANDOFF_S) * RATE_HZ)
 
@@ -237,7 +242,7 @@ def chapter_blocks(
     bed = assembled(_bed_pieces(timeline, frames, slug, threads), frames, BLOCK_FRAMES)
     voice = assembled(_voice_pieces(timeline, cache), frames, BLOCK_FRAMES)
     if threads > 1:  # each made in a thread of its own while the blocks before are worked
-        bed, voice = ahead(bed), ahead(voice)
+        bed, voice = ahead(bed, AHEAD_BLOCKS), ahead(voice)
     handoff = round(HANDOFF_S * RATE_HZ)
     for (lo, ambience), (_lo, spoken) in zip(bed, voice, strict=True):
         hi = lo + ambience.shape[1]
@@ -385,7 +390,8 @@ def tail_blocks(
         threads=threads,
     )
     fade_s = max(MIN_TAIL_FADE_S, piece.tail_s / 4)
-    for lo, bed in assembled(pieces, frames, BLOCK_FRAMES):
+    blocks = assembled(pieces, frames, BLOCK_FRAMES)
+    for lo, bed in ahead(blocks, AHEAD_BLOCKS) if threads > 1 else blocks:
         heard_s = piece.start_s + np.arange(lo, lo + bed.shape[1]) / RATE_HZ
         done = np.clip((heard_s - piece.tail_s) / fade_s, -1.0, 0.0)
         bed *= (0.5 - 0.5 * np.cos(np.pi * done)).astype(np.float32)
