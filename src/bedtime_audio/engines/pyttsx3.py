@@ -20,6 +20,7 @@ from ..audio import Audio
 from ..errors import BedtimeError, DependencyError, EngineError
 from ..model import Voice
 from ..text import normalize_text
+from ..workdir import DIE_WITH_PARENT
 from . import VoiceInfo, package_version
 
 NATURAL_WPM = 175
@@ -201,6 +202,8 @@ def _synthesize_once(text: str, voice: Voice, sender: Connection) -> None:
     pyttsx3's driver as it finishes, and an interpreter tearing the driver down under it
     printed "Exception ignored ... weakly-referenced object no longer exists" over the
     render's progress."""
+    if DIE_WITH_PARENT is not None:  # gone with the fork server, as it is with the render
+        DIE_WITH_PARENT()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — the child exits right after
