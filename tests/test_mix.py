@@ -246,3 +246,39 @@ def test_mixing_and_mastering_a_longer_chapter_needs_no_more_memory(tmp_path: Pa
     chapter_mb_per_minute = 60 * RATE_HZ * 2 * 4 / 2**20  # float32 stereo
     growth = (peak_mb(6.0) - peak_mb(2.0)) / (4 * chapter_mb_per_minute)
     assert growth <= 0.05, f"{growth:.2f} chapters held at once"
+
+
+@pytest.mark.parametrize("stems", [False, True])
+def test_a_chapter_the_limiter_quiets_is_mastered_again_at_the_corrected_gain(
+    tmp_path: Path, stems: bool
+) -> None:
+    """A chapter is mastered while it is measured; where the limiter took more than 0.1 dB,
+    it is mastered again, and the cache holds only the corrected master (and its stems), as
+    mastering the whole chapter gives it."""
+    from bedtime_audio.export import Outputs, Section, section_keys
+    from bedtime_audio.master import master_to_target
+    from bedtime_audio.render import RenderOptions, mix_section
+
+    bed = (Layer("server-hum"), Layer("rain"))
+    length_s = 30.0
+    scene = mix.Bed(bed, 0.0, length_s + HANDOFF_S, 0)
+    timeline = mix.Timeline(0, chapter_of((bed, ())), (), (scene,), length_s)
+    ceiling = -24.0  # far under the bed's peaks at -20 LUFS: the limiter takes loudness away
+    section = Section("loud", "loud", length_s, HANDOFF_S, (), 0.5, ceiling)
+    options = RenderOptions(tmp_path, tmp_path, outputs=Outputs(stems=stems))
+    mix_section("loud", section, timeline, options, None, threads=2)
+
+    whole = mix.mix_chapter(timeline, options.lines, "loud")
+    expected, gain_db = master_to_target(whole.mixed, options.target_lufs, ceiling)
+    assert gain_db > master_to_target(whole.mixed, options.target_lufs)[1] + 0.1  # corrected
+    keys = section_keys(section, stems)
+    with options.chapters.reader(keys["mix"]) as mixed:
+        assert mixed is not None
+        assert mixed.meta["gain_db"] == gain_db
+        np.testing.assert_allclose(mixed.read(0, mixed.frames), expected.samples, atol=1e-6)
+    kept = sorted(path.name for path in options.chapters.root.rglob("*") if path.is_file())
+    assert kept == sorted(f"{key}.clip" for key in keys.values())  # nothing of the first master
+    if stems:
+        voice, bed_stem = options.chapters.get(keys["voice"]), options.chapters.get(keys["bed"])
+        assert voice is not None and bed_stem is not None
+        np.testing.assert_allclose(voice.samples + bed_stem.samples, expected.samples, atol=1e-6)

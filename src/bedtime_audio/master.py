@@ -69,6 +69,10 @@ class HopMeter:
     def energies(self) -> np.ndarray:
         return np.concatenate(self.hops) if self.hops else np.zeros(0)
 
+    def gain_to(self, target_lufs: float) -> float:
+        """The gain that brings what was measured to the target, before any limiting."""
+        return _gain_to(_blocks(self.energies(), self.rate_hz), target_lufs)
+
 
 def _hops(
     samples: np.ndarray, state: np.ndarray | None, rate_hz: int
@@ -275,6 +279,46 @@ def mastered_blocks(
     return threaded_map(mastered, range(0, frames, block), threads)
 
 
+class LimitedLoudness:
+    """The hops of the master at gain_db, measured as its blocks are made (in order), from
+    what `meter` measured of the audio before it: the limiter takes a little loudness away.
+
+    A second is measured again only where the limiter acted: elsewhere its hops are the
+    unlimited hops times the gain, and the K-weighting, started from the state it had there,
+    forgets the limiter within a second (its slowest pole decays by e^-239 a second)."""
+
+    def __init__(self, meter: HopMeter, gain_db: float) -> None:
+        self.meter, self.gain_db = meter, gain_db
+        self.heard = meter.energies() * 10 ** (gain_db / 10)
+        self.state: np.ndarray | None = None
+        self.previous, self.dipped = -2, False
+
+    def add(self, lo: int, part: np.ndarray, curve: np.ndarray) -> None:
+        """The mastered block at `lo`, and the limiter's gain over it."""
+        meter = self.meter
+        second = meter.hop * _SECOND_HOPS
+        for start in range(lo, min(lo + part.shape[1], meter.usable), second):
+            index, end = start // second, min(start + second, meter.usable)
+            dips = bool(curve[start - lo : end - lo].min() < 1.0)
+            if dips or self.dipped:  # the limiter acted here or in the second before
+                if index != self.previous + 1:  # from the unlimited audio's state
+                    unlimited = meter.states[index]
+                    self.state = (
+                        None if unlimited is None else unlimited * 10 ** (self.gain_db / 20)
+                    )
+                energy, self.state = _hops(
+                    part[:, start - lo : end - lo], self.state, meter.rate_hz
+                )
+                self.heard[index * _SECOND_HOPS : index * _SECOND_HOPS + energy.size] = energy
+                self.previous = index
+            self.dipped = dips
+
+    def correction_db(self, target_lufs: float) -> float:
+        """The gain still wanted to bring the master to the target: 0 when under 0.1 dB."""
+        shortfall_db = _gain_to(_blocks(self.heard, self.meter.rate_hz), target_lufs)
+        return shortfall_db if abs(shortfall_db) > 0.1 else 0.0
+
+
 def gain_to_target_after_limiting(
     read: Read,
     frames: int,
@@ -286,31 +330,14 @@ def gain_to_target_after_limiting(
     threads: int = 1,
 ) -> float:
     """The gain that brings the audio `meter` measured to the target, the limiter included: the
-    limiter takes a little loudness away, so the master is measured and corrected once.
-
-    The master is measured again only where the limiter acted: elsewhere its hops are the
-    unlimited hops times the gain, and the K-weighting, started from the state it had there,
-    forgets the limiter within a second (its slowest pole decays by e^-239 a second)."""
-    hops = meter.energies()
-    gain_db = _gain_to(_blocks(hops, rate_hz), target_lufs)
-    heard = hops * 10 ** (gain_db / 10)
-    second = meter.hop * _SECOND_HOPS
-    state, previous, dipped = None, -2, False
-    blocks = mastered_blocks(read, frames, rate_hz, gain_db, ceiling_dbtp, block, threads)
-    for lo, part, curve in blocks:
-        for start in range(lo, min(lo + part.shape[1], meter.usable), second):
-            index, end = start // second, min(start + second, meter.usable)
-            dips = bool(curve[start - lo : end - lo].min() < 1.0)
-            if dips or dipped:  # the limiter acted here or in the second before
-                if index != previous + 1:  # from the unlimited audio's state
-                    unlimited = meter.states[index]
-                    state = None if unlimited is None else unlimited * 10 ** (gain_db / 20)
-                energy, state = _hops(part[:, start - lo : end - lo], state, rate_hz)
-                heard[index * _SECOND_HOPS : index * _SECOND_HOPS + energy.size] = energy
-                previous = index
-            dipped = dips
-    shortfall_db = _gain_to(_blocks(heard, rate_hz), target_lufs)
-    return gain_db + shortfall_db if abs(shortfall_db) > 0.1 else gain_db
+    master is measured (`LimitedLoudness`) and corrected once."""
+    gain_db = meter.gain_to(target_lufs)
+    heard = LimitedLoudness(meter, gain_db)
+    for lo, part, curve in mastered_blocks(
+        read, frames, rate_hz, gain_db, ceiling_dbtp, block, threads
+    ):
+        heard.add(lo, part, curve)
+    return gain_db + heard.correction_db(target_lufs)
 
 
 def master_to_target(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import AudioCache, Store, scratch
+from .cache import AudioCache, Planar, Store, scratch
 from .casting import Casting, Plan, cast, load_voices
 from .engines import ENGINE_CREDITS, SpeechEngine, load_engine
 from .errors import BedtimeError, ExportError, ScriptErrors
@@ -28,7 +28,7 @@ from .export import (
     section_keys,
     write_library,
 )
-from .master import TARGET_LUFS, HopMeter, gain_to_target_after_limiting, mastered_blocks
+from .master import TARGET_LUFS, HopMeter, LimitedLoudness, Read, mastered_blocks
 from .mix import (
     BLOCK_FRAMES,
     HANDOFF_S,
@@ -324,8 +324,9 @@ def mix_section(
 
     It is mixed a block at a time into a scratch file (measured on the way when it is a
     chapter), and mastered a block at a time from there into the cache: a section's memory is
-    a few blocks however long it runs."""
-    ceiling, chapters, stems = section.ceiling_dbtp, options.chapters, options.outputs.stems
+    a few blocks however long it runs. A chapter's master is measured as it is made, and made
+    again in the rare case that its limiter took more than 0.1 dB of loudness away."""
+    chapters, stems = options.chapters, options.outputs.stems
     if isinstance(timeline, TailPiece):
         frames, blocks = tail_frames(timeline), tail_blocks(timeline, slug, threads)
     else:
@@ -347,27 +348,60 @@ def mix_section(
             tracks = held.read(lo, hi)
             return tracks[:2] + tracks[2:] if stems else tracks
 
-        if gain_db is None:
-            gain_db = gain_to_target_after_limiting(
-                read, frames, RATE_HZ, meter, options.target_lufs, ceiling, BLOCK_FRAMES, threads
+        heard = None
+        if gain_db is None:  # a chapter
+            gain_db = meter.gain_to(options.target_lufs)
+            heard = LimitedLoudness(meter, gain_db)
+        try:
+            _master_into(section, held, read, gain_db, options, threads, heard)
+        except _Uncorrected as missed:
+            _master_into(section, held, read, gain_db + missed.correction_db, options, threads)
+
+
+class _Uncorrected(Exception):
+    """A chapter's master that the limiter left more than 0.1 dB off its target."""
+
+    def __init__(self, correction_db: float) -> None:
+        super().__init__(f"{correction_db:+.2f} dB from the target")
+        self.correction_db = correction_db
+
+
+def _master_into(
+    section: Section,
+    held: Planar,
+    read: Read,
+    gain_db: float,
+    options: RenderOptions,
+    threads: int,
+    heard: LimitedLoudness | None = None,
+) -> None:
+    """Master the mixed section in `held` into the chapter cache at gain_db, a block at a time.
+    With `heard`, each block is measured as it is made, and nothing is kept if the master wants
+    a correction (`_Uncorrected`)."""
+    stems = options.outputs.stems
+    keys = section_keys(section, stems)
+    with contextlib.ExitStack() as kept:
+        out = {}
+        for name, key in keys.items():  # the mix first in, last out: it completes the section
+            meta = {"gain_db": gain_db} if name == "mix" else {}
+            out[name] = kept.enter_context(
+                options.chapters.writer(key, 2, held.frames, RATE_HZ, meta)
             )
-        keys = section_keys(section, stems)
-        with contextlib.ExitStack() as kept:
-            out = {}
-            for name, key in keys.items():  # the mix first in, last out: it completes the section
-                meta = {"gain_db": gain_db} if name == "mix" else {}
-                out[name] = kept.enter_context(chapters.writer(key, 2, frames, RATE_HZ, meta))
-            gain = np.float32(10 ** (gain_db / 20))
-            mastered = mastered_blocks(
-                read, frames, RATE_HZ, gain_db, ceiling, BLOCK_FRAMES, threads
-            )
-            for lo, audio, curve in mastered:
-                out["mix"].write(audio)
-                if stems:  # at the master's gain and its limiter's, so they add up to the mix
-                    tracks = held.read(lo, lo + audio.shape[1])
-                    tracks *= gain * curve
-                    out["voice"].write(tracks[:2])
-                    out["bed"].write(tracks[2:])
+        gain = np.float32(10 ** (gain_db / 20))
+        mastered = mastered_blocks(
+            read, held.frames, RATE_HZ, gain_db, section.ceiling_dbtp, BLOCK_FRAMES, threads
+        )
+        for lo, audio, curve in mastered:
+            if heard is not None:
+                heard.add(lo, audio, curve)
+            out["mix"].write(audio)
+            if stems:  # at the master's gain and its limiter's, so they add up to the mix
+                tracks = held.read(lo, lo + audio.shape[1])
+                tracks *= gain * curve
+                out["voice"].write(tracks[:2])
+                out["bed"].write(tracks[2:])
+        if heard is not None and (correction_db := heard.correction_db(options.target_lufs)):
+            raise _Uncorrected(correction_db)  # leaves the writers: their entries are dropped
 
 
 _SOUND_MODULES = (
