@@ -76,6 +76,7 @@ def test_every_preset_is_made_in_a_few_buffers_of_its_own_size(name: str) -> Non
         _held, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    assert made.dtype == np.float32  # half the memory of float64, and all a mix keeps
     assert peak <= 4.5 * made.nbytes, peak / made.nbytes
 
 
@@ -149,4 +150,5 @@ def test_events_of_a_filtered_kernel_are_the_filtered_events(
         np.random.default_rng(3), RATE * 10, RATE, 20.0, ringing(kernel, RATE, kind, cutoff_hz)
     )
     assert np.abs(expected).max() > 0.1
-    np.testing.assert_allclose(placed, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
+    # equal to float32's rounding, filtered: -100 dB
+    np.testing.assert_allclose(placed, expected, rtol=0, atol=1e-5 * np.abs(expected).max())

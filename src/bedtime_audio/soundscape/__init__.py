@@ -34,7 +34,7 @@ class Preset:
     name: str
     family: Family
     generate: Generator
-    """(rng, frames, rate_hz) → float64 (2, frames), any level: calibration sets it."""
+    """(rng, frames, rate_hz) → float32 (2, frames), any level: calibration sets it."""
     level_db: float
     """The preset's place in a mix relative to BED_LUFS (crickets sit low)."""
     description: str
@@ -87,7 +87,7 @@ def seed_for(*parts: str) -> int:
 
 
 def render_preset(name: str, frames: int, rate_hz: int, seed: int) -> np.ndarray:
-    """One preset at BED_LUFS plus its own level, as float64 (2, frames)."""
+    """One preset at BED_LUFS plus its own level, as float32 (2, frames)."""
     preset = PRESETS[name]
     raw = preset.generate(np.random.default_rng(seed), frames, rate_hz)
     raw *= 10 ** ((_calibration_db(name, rate_hz) + preset.level_db) / 20)

@@ -15,10 +15,11 @@ def brown_noise(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarr
 def rain(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A soft pink bed of steady rain on leaves with Poisson-timed drops close by."""
     bed = filtered(pink(rng, frames), rate_hz, "bandpass", (200.0, 2500.0))
-    drops = np.stack(
-        [events(rng, frames, rate_hz, 35.0, _drop(rng, rate_hz), 20.0) for _channel in range(2)]
-    )
-    return bed + drops * 1.5
+    for channel in bed:  # drops * 1.5 added in place: a long segment's buffers are large
+        drops = events(rng, frames, rate_hz, 35.0, _drop(rng, rate_hz), 20.0)
+        drops *= 1.5
+        channel += drops
+    return bed
 
 
 def _drop(rng: np.random.Generator, rate_hz: int) -> np.ndarray:
@@ -44,7 +45,7 @@ def waves(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
 
 def crickets(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
     """A few crickets at 4–5 kHz, each with its own chirp rate and place in the field."""
-    out = np.zeros((2, frames))
+    out = np.zeros((2, frames), np.float32)
     t = np.arange(int(0.016 * rate_hz)) / rate_hz
     for _cricket in range(4):
         carrier_hz = rng.uniform(4200, 4900)
@@ -53,9 +54,12 @@ def crickets(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:
         chirp = np.concatenate([pulse, gap, pulse, gap, pulse])
         song = events(rng, frames, rate_hz, rng.uniform(0.8, 1.8), chirp, 6.0)
         pan = rng.uniform(0.15, 0.85)
-        out += np.stack([song * np.sqrt(1 - pan), song * np.sqrt(pan)])
-    hush = filtered(pink(rng, frames), rate_hz, "bandpass", (2000.0, 6000.0)) * 0.02
-    return out + hush
+        out[0] += song * np.float32(np.sqrt(1 - pan))
+        out[1] += song * np.float32(np.sqrt(pan))
+    hush = filtered(pink(rng, frames), rate_hz, "bandpass", (2000.0, 6000.0))
+    hush *= 0.02
+    hush += out
+    return hush
 
 
 def fireplace(rng: np.random.Generator, frames: int, rate_hz: int) -> np.ndarray:

@@ -10,10 +10,10 @@ from scipy.signal import butter, lfilter, resample_poly, sosfilt
 
 # Pinking filter (-3 dB/octave within 0.05 dB from 9 Hz to Nyquist at 44.1 kHz), from
 # J. O. Smith, "Spectral Audio Signal Processing", section "Example: Synthesis of 1/f noise".
-_PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786])
-_PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400])
+_PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786], np.float32)
+_PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400], np.float32)
 _BLOCK = 4096
-_EVENTS_AT_ONCE = 256
+_EVENTS_SPAN = 1 << 16
 CONTROL_FRAMES = 64
 """Slow curves are computed once every CONTROL_FRAMES and joined by straight lines: nothing
 they shape moves fast enough to tell (a 3-second sine moves 0.2% between points)."""
@@ -27,21 +27,26 @@ def _flat(rng: np.random.Generator, frames: int, channels: int) -> np.ndarray:
     """Unit-variance uniform noise: white, like `white`, in a quarter of the time to draw.
     Filtered into pink or brown noise, each sample sums many of these and is all but Gaussian
     (pink: excess kurtosis -0.14, against -1.2 for the uniform noise itself)."""
-    noise = rng.random((channels, frames))
+    noise = rng.random((channels, frames), np.float32)
     noise -= 0.5
-    noise *= np.sqrt(12.0)
+    noise *= np.float32(np.sqrt(12.0))
     return noise
 
 
 def pink(rng: np.random.Generator, frames: int, channels: int = 2) -> np.ndarray:
     """1/f noise: power falls 3 dB per octave."""
-    return lfilter(_PINK_B, _PINK_A, _flat(rng, frames, channels), axis=1) * 4.0
+    pinked = lfilter(_PINK_B, _PINK_A, _flat(rng, frames, channels), axis=1)
+    pinked *= np.float32(4.0)
+    return pinked
 
 
 def brown(rng: np.random.Generator, frames: int, rate_hz: int, channels: int = 2) -> np.ndarray:
     """1/f² noise: a leaky integral of white noise, 6 dB per octave down above ~20 Hz."""
     leak = np.exp(-2 * np.pi * 5.0 / rate_hz)
-    return lfilter([1 - leak], [1, -leak], _flat(rng, frames, channels), axis=1) * 8.0
+    b, a = np.array([1 - leak], np.float32), np.array([1, -leak], np.float32)
+    integral = lfilter(b, a, _flat(rng, frames, channels), axis=1)
+    integral *= np.float32(8.0)
+    return integral
 
 
 def filtered(
@@ -49,7 +54,7 @@ def filtered(
 ) -> np.ndarray:
     """A Butterworth low-pass, high-pass or band-pass along time."""
     sos = butter(order, cutoff_hz, btype=kind, fs=rate_hz, output="sos")
-    return sosfilt(sos, x, axis=-1)
+    return sosfilt(sos.astype(x.dtype), x, axis=-1)
 
 
 def ringing(
@@ -74,9 +79,9 @@ def swept(
     out = np.empty_like(x)
     zi = None
     for start in range(0, x.shape[-1], _BLOCK):
-        sos = _design(kind, round(float(cutoff_hz[start])), width, rate_hz)
+        sos = _design(kind, round(float(cutoff_hz[start])), width, rate_hz).astype(x.dtype)
         if zi is None:
-            zi = np.zeros((sos.shape[0], x.shape[0], 2))
+            zi = np.zeros((sos.shape[0], x.shape[0], 2), x.dtype)
         block = x[..., start : start + _BLOCK]
         out[..., start : start + _BLOCK], zi = sosfilt(sos, block, axis=-1, zi=zi)
     return out
@@ -156,16 +161,18 @@ def events(
 ) -> np.ndarray:
     """Poisson-timed copies of a short kernel with random levels (one channel).
 
-    Each copy is added where it falls, a few hundred at a time in the order they fall (a
-    weighted histogram of the frames they cover): the events are sparse, and convolving a
-    whole train of them cost ten times as much."""
+    The copies that start in each stretch of _EVENTS_SPAN frames are added at once, as a
+    weighted histogram of the frames they cover: the events are sparse, and convolving a whole
+    train of them cost ten times as much."""
     count = rng.poisson(per_s * frames / rate_hz)
     at = rng.integers(0, max(frames, 1), count)
     levels = 10 ** (-rng.uniform(0, level_spread_db, count) / 20)
     order = np.argsort(at, kind="stable")
-    out = np.zeros(frames)
-    for first in range(0, count, _EVENTS_AT_ONCE):
-        chosen = order[first : first + _EVENTS_AT_ONCE]
+    out = np.zeros(frames, np.float32)
+    cuts = np.searchsorted(at[order], np.arange(_EVENTS_SPAN, frames, _EVENTS_SPAN))
+    for chosen in np.split(order, cuts):
+        if chosen.size == 0:
+            continue
         lo = at[chosen[0]]
         covered = (at[chosen, np.newaxis] - lo + np.arange(kernel.size)).ravel()
         weights = (levels[chosen, np.newaxis] * kernel).ravel()
