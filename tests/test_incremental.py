@@ -229,8 +229,25 @@ def test_a_render_killed_while_speaking_leaves_no_workers(tmp_path: Path) -> Non
     assert workers, "the lines are spoken in worker processes"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    time.sleep(3)
-    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+    deadline = time.monotonic() + 5  # each exits within a second of the process it serves
+    while (running := _running(workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running == {}
+
+
+def _running(pids: set[int]) -> dict[int, str]:
+    """Those of the processes still running (not exited and waiting to be reaped), with what
+    each runs."""
+    running = {}
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            running[pid] = f"{state} {command.decode(errors='replace')[:200]}"
+    return running
 
 
 def speaking(script: Path, tmp_path: Path, progress: str) -> subprocess.Popen[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import math
 import os
@@ -43,8 +44,8 @@ class FiniteRange(click.FloatRange):
 
 
 def handle_errors(command: F) -> F:
-    """A BedtimeError is the user's to fix: its message, exit 1. Anything else is a bug: exit 3
-    with the traceback in a log file."""
+    """A BedtimeError, or a full disk, is the user's to fix: its message, exit 1. Anything else
+    is a bug: exit 3 with the traceback in a log file."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,7 +57,16 @@ def handle_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted; nothing half-written was kept", err=True)
             sys.exit(130)
-        except Exception:  # noqa: BLE001 — the one place that turns a bug into a report
+        except Exception as exc:  # noqa: BLE001 — the one place that turns a bug into a report
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                click.echo(
+                    "error: the disk is full: nothing half-written was kept. Free some space,"
+                    " or render with BEDTIME_CACHE and --out on a larger disk (the chapter"
+                    " cache takes about 1.3 GB an hour of audio; `bedtime cache prune` clears"
+                    " it)",
+                    err=True,
+                )
+                sys.exit(1)
             fd, log = tempfile.mkstemp(prefix="bedtime-crash-", suffix=".log")
             with os.fdopen(fd, "w") as fh:
                 fh.write(traceback.format_exc())
