@@ -40,8 +40,9 @@ class Run:
     peak_mb: float
     """The most the render's processes held at once."""
     largest_mb: float
-    """The largest single process: sampled, for the worker processes are the fork server's
-    children, which the render never waits for and so never counts in its resource usage."""
+    """The largest single process: sampled, for the eSpeak NG sentences are spoken in the fork
+    server's children, which the render never waits for and so never counts in its resource
+    usage."""
 
 
 def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:

@@ -6,8 +6,8 @@ count, process count and thread sharing.
 Prints the real-time factor (seconds of audio per second of wall time; higher is faster) for
 a ~100-word paragraph: one process with 1 and with 2 intra-op threads, kokoro-onnx's own
 whole-text batching for comparison, two processes × 1 thread sharing the paragraph's
-sentences, as a render's worker processes do, and two threads of one process sharing one
-1-thread session. Each alternative runs in a fresh process, and its peak resident memory is
+sentences, and two threads of one process sharing one 1-thread session, as a render's units
+do with --jobs 2. Each alternative runs in a fresh process, and its peak resident memory is
 reported (for two processes, the sum of their peaks). Other programs running at the same time
 skew the numbers, so each run also reports 'other CPU': the CPU seconds the rest of the
 machine used per wall second while it ran (0.00 on a quiet machine).

@@ -18,6 +18,7 @@ from bedtime_audio.assets import MODEL_SHA256, kokoro_paths
 from bedtime_audio.audio import Audio
 from bedtime_audio.engines import load_engine
 from bedtime_audio.engines.kokoro import (
+    MAX_PIECE_CHARS,
     RATE_HZ,
     SENTENCE_PAUSE_S,
     VOICE_IDS,
@@ -58,7 +59,8 @@ def test_registry_builds_the_engine_with_a_version_naming_runtime_and_model() ->
     assert engine.name == "kokoro"
     assert engine.version.startswith("kokoro-onnx-0.6.1+kokoro-v1.0-int8-")
     assert MODEL_SHA256[:12] in engine.version
-    assert engine.version.endswith("+kokoro-js@1.2.1")
+    assert "+kokoro-js@1.2.1+" in engine.version  # the voices
+    assert engine.version.endswith(f"+pieces-{MAX_PIECE_CHARS}")  # how sentences are cut
 
 
 def test_voices_are_listed_from_their_ids() -> None:
@@ -158,6 +160,27 @@ def test_sentences_are_joined_with_a_pause(speak: Speak) -> None:
     assert (
         round(SENTENCE_PAUSE_S * RATE_HZ) <= runs.max() < round((SENTENCE_PAUSE_S + 0.05) * RATE_HZ)
     )
+
+
+@pytest.mark.kokoro
+def test_a_long_sentence_is_spoken_in_pieces_of_a_few_seconds(
+    speak: Speak, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model call holds memory for all the speech it makes, so a long sentence is spoken a
+    clause or two at a time, and slow speech in shorter clauses."""
+    pieces: list[float] = []
+    spoken = KokoroEngine._speak
+
+    def timed(self: KokoroEngine, *args: object) -> np.ndarray:
+        samples = spoken(self, *args)
+        pieces.append(samples.size / RATE_HZ)
+        return samples
+
+    monkeypatch.setattr(KokoroEngine, "_speak", timed)
+    whole = speak(LONG_SENTENCE, speed=0.75)
+    assert len(pieces) >= 3
+    assert max(pieces) < 8.0, pieces
+    assert whole.duration_s > sum(pieces)  # with a short pause where each piece joins the next
 
 
 @pytest.mark.kokoro

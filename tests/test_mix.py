@@ -282,3 +282,41 @@ def test_a_chapter_the_limiter_quiets_is_mastered_again_at_the_corrected_gain(
         voice, bed_stem = options.chapters.get(keys["voice"]), options.chapters.get(keys["bed"])
         assert voice is not None and bed_stem is not None
         np.testing.assert_allclose(voice.samples + bed_stem.samples, expected.samples, atol=1e-6)
+
+
+def test_a_chapter_being_mixed_stops_at_its_next_block_when_the_render_leaves(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (or another unit's error) closes the executor: a running unit's mix stops at its
+    next block rather than running to the chapter's end, and keeps nothing."""
+    import threading
+
+    from bedtime_audio.executors import LocalExecutor, stop_point
+    from bedtime_audio.export import Section
+    from bedtime_audio.render import RenderOptions, mix_section
+
+    bed = (Layer("rain"),)
+    length_s = 600.0
+    scene = mix.Bed(bed, 0.0, length_s + HANDOFF_S, 0)
+    timeline = mix.Timeline(0, chapter_of((bed, ())), (), (scene,), length_s)
+    section = Section("long", "long", length_s, HANDOFF_S, (), 0.5)
+    options = RenderOptions(tmp_path, tmp_path)
+    started = threading.Event()
+
+    def unit() -> None:
+        started.set()
+        while True:  # until the executor closes
+            try:
+                stop_point()
+            except InterruptedError:
+                break
+            threading.Event().wait(0.01)
+        mix_section("long", section, timeline, options, None)
+
+    executor = LocalExecutor(1)
+    running = executor.submit(unit)
+    assert started.wait(10)
+    executor.close()
+    with pytest.raises(InterruptedError):
+        running.result()
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []

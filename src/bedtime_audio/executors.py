@@ -1,5 +1,4 @@
-"""Where the units of a render run: in this process, in worker processes on this machine, or on
-a Dask cluster.
+"""Where the units of a render run: in threads of this process, or on a Dask cluster.
 
 A unit is a module-level function and picklable arguments that reads what it needs from the
 caches and writes its result into them: speak one sentence into the line cache, mix one section
@@ -22,17 +21,13 @@ import ctypes
 import functools
 import heapq
 import itertools
-import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor as PoolExecutor
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from .errors import DependencyError
@@ -78,23 +73,17 @@ def open_executor(
 
 
 class LocalExecutor:
-    """Units in `workers` processes on this machine, or in one thread of this process when
-    `workers` is 1. Each worker process exits within a second of the render's process, even
-    one killed with kill -9."""
+    """Units in `workers` threads of this process. numpy, scipy, ONNX Runtime and ffmpeg do the
+    work with the interpreter let go, so threads keep the cores as busy as processes would,
+    and they share one copy of the speech model and of the program: a Kokoro render with two
+    jobs holds one model, not two. Nothing can outlive the render's process. On leaving, a
+    running unit stops at its next block (see `stop_point`)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.unit_threads = max(1, default_jobs() // workers)
-        self._pool: PoolExecutor
-        if workers == 1:
-            self._pool = ThreadPoolExecutor(1)
-        else:
-            self._pool = ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_start_worker,
-                initargs=(os.getpid(),),
-            )
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="bedtime-unit")
+        self._stopping = threading.Event()
         self._queue: list[tuple[int, int, Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
         self._order = itertools.count()
         self._running = 0
@@ -119,7 +108,8 @@ class LocalExecutor:
                 if not future.set_running_or_notify_cancel():
                     continue
                 self._running += 1
-            self._pool.submit(fn, *args).add_done_callback(functools.partial(self._done, future))
+            unit = self._pool.submit(_unit, self._stopping, fn, *args)
+            unit.add_done_callback(functools.partial(self._done, future))
 
     def _done(self, outer: Future[Any], inner: Future[Any]) -> None:
         with self._lock:
@@ -138,7 +128,27 @@ class LocalExecutor:
             queued, self._queue = self._queue, []
         for _priority, _order, future, _fn, _args in queued:
             future.cancel()
+        self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_stopping = threading.local()
+"""In a LocalExecutor's thread: the event set when its executor closes."""
+
+
+def _unit(stopping: threading.Event, fn: Callable[..., R], *args: Any) -> R:
+    _stopping.event = stopping
+    return fn(*args)
+
+
+def stop_point() -> None:
+    """Where a long unit (a section's mix, a block at a time) may stop: it raises
+    InterruptedError once the render is leaving, after Ctrl-C or another unit's error, so that
+    the render does not wait for the unit to finish. Elsewhere (a Dask worker) it does nothing:
+    the cluster cancels its own."""
+    event = getattr(_stopping, "event", None)
+    if event is not None and event.is_set():
+        raise InterruptedError("the render stopped")
 
 
 class DaskExecutor:
@@ -253,33 +263,3 @@ def return_large_buffers() -> None:
 
 _M_MMAP_THRESHOLD = -3
 """mallopt's parameter, from glibc's malloc.h."""
-
-
-def _start_worker(render_pid: int) -> None:
-    threading.Thread(target=_exit_with, args=(render_pid,), daemon=True).start()
-
-
-def _exit_with(render_pid: int) -> None:
-    """A worker is the render's: once the render is gone (even killed with kill -9, which
-    leaves it no chance to stop its pool), the worker exits within a second, engine and all."""
-    while _alive(render_pid):
-        time.sleep(1.0)
-    os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
-    if not _PROCFS.exists():  # no procfs: ask the kernel whether the process is there
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    try:
-        state = (_PROCFS / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-_PROCFS = Path("/proc")

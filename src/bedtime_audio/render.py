@@ -17,7 +17,7 @@ from .cache import AudioCache, Planar, Store, scratch
 from .casting import Casting, Plan, cast, load_voices
 from .engines import ENGINE_CREDITS, SpeechEngine, load_engine
 from .errors import BedtimeError, ExportError, ScriptErrors
-from .executors import FINISHING, Executor, default_jobs, open_executor
+from .executors import FINISHING, Executor, default_jobs, open_executor, stop_point
 from .export import (
     Outputs,
     Section,
@@ -335,6 +335,7 @@ def mix_section(
     meter = HopMeter(frames, RATE_HZ)
     with scratch(chapters.root, 4 if stems else 2, frames, RATE_HZ) as held:
         for voice, bed in blocks:
+            stop_point()
             if stems:
                 held.write(np.concatenate([voice, bed]))
                 bed += voice
@@ -392,6 +393,7 @@ def _master_into(
             read, held.frames, RATE_HZ, gain_db, section.ceiling_dbtp, BLOCK_FRAMES, threads
         )
         for lo, audio, curve in mastered:
+            stop_point()
             if heard is not None:
                 heard.add(lo, audio, curve)
             out["mix"].write(audio)

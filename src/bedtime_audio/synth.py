@@ -198,7 +198,7 @@ def synthesize(
     only: Collection[Speech] | None = None,
 ) -> SpeechBank:
     """Speak every sentence of every line (or of those in `only`) not yet in the cache, in
-    `jobs` processes on this machine, and measure each line for levelling."""
+    `jobs` threads of this process, and measure each line for levelling."""
     with open_executor("local", jobs) as executor:
         return start_speaking(plan, engine, cache, executor, only).bank(report)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -81,9 +82,19 @@ def load_engine(name: str, threads: int | None = None) -> SpeechEngine:
     return factory(threads)
 
 
-@functools.cache
 def worker_engine(name: str, threads: int | None) -> SpeechEngine:
-    """One engine per process and name, kept for the units the process runs."""
+    """One engine per process, name and thread count, kept for the units the process runs.
+    Units that start side by side in threads get the same one: each its own would load the
+    model twice over."""
+    with _loading:
+        return _kept_engine(name, threads)
+
+
+_loading = threading.Lock()
+
+
+@functools.cache
+def _kept_engine(name: str, threads: int | None) -> SpeechEngine:
     return load_engine(name, threads)
 
 

@@ -25,8 +25,12 @@ RATE_HZ = 24_000
 SPIN = "0"
 """No busy-waiting pool threads: as fast on an idle machine, and on one busy with other work
 two spinning threads fell to 1.2× real time, below one thread's 1.8×."""
-MAX_PIECE_CHARS = 300
-"""Longest text per model call; well inside Kokoro's 510-phoneme window."""
+MAX_PIECE_CHARS = 110
+"""Longest text per model call at speed 1; at speed s, s times as many characters, about seven
+seconds of speech. A longer sentence is cut at a comma (or a space): a fifth of the stories'
+sentences are. A call holds about 30 MB for each second of speech it makes, and a render's two
+units speak side by side: two sentences of 8.1 s (93 characters at 0.76) held 480 MB.
+"""
 SENTENCE_PAUSE_S = 0.35
 """Silence between the sentences of one line."""
 CLAUSE_PAUSE_S = 0.12
@@ -51,14 +55,16 @@ class KokoroEngine:
     name = "kokoro"
 
     def __init__(self, threads: int | None = None) -> None:
-        """threads: ONNX Runtime intra-op threads, all CPUs by default; a synth stage running
-        P worker processes should give each cpu_count // P (see bench/kokoro_threads.py)."""
+        """threads: ONNX Runtime intra-op threads, all CPUs by default. A render's P units
+        share the engine, each speaking with cpu_count // P of them: two units on one
+        one-thread session speak nearly as fast as two processes, in far less memory (see
+        bench/kokoro_threads.py)."""
         self._threads = threads or os.cpu_count() or 1
         self._kokoro: Any = None
         self._lock = threading.Lock()
         self.version = (
             f"kokoro-onnx-{package_version('kokoro-onnx')}"
-            f"+kokoro-v1.0-int8-{MODEL_SHA256[:12]}+{VOICES_PACKAGE}"
+            f"+kokoro-v1.0-int8-{MODEL_SHA256[:12]}+{VOICES_PACKAGE}+pieces-{MAX_PIECE_CHARS}"
         )
 
     def voices(self) -> tuple[VoiceInfo, ...]:
@@ -69,7 +75,7 @@ class KokoroEngine:
         """Speak text sentence by sentence, pausing between; ids may blend: 'af_sky+af_bella:2'."""
         if not any(ch.isalnum() for ch in text):
             raise EngineError(f"kokoro: nothing to say in {text!r}")
-        pieces = split_sentences(normalize_text(text), MAX_PIECE_CHARS)
+        pieces = _pieces(text, voice.speed)
         blend = parse_blend(voice.voice_id)
         _check_speed(voice.speed)
         kokoro = self._model()
@@ -82,7 +88,7 @@ class KokoroEngine:
         """Kokoro's phonemes: eSpeak NG's IPA, as kokoro-onnx makes them, with the lexicon's
         /IPA/ in place of its words."""
         language = _ACCENTS[parse_blend(voice.voice_id)[0][0][0]][0]
-        pieces = split_sentences(normalize_text(text), MAX_PIECE_CHARS)
+        pieces = _pieces(text, voice.speed)
         return " ".join(_phonemized(piece, language) for piece in pieces)
 
     def _speak(
@@ -105,6 +111,10 @@ class KokoroEngine:
             if self._kokoro is None:
                 self._kokoro = _load(self._threads)
             return self._kokoro
+
+
+def _pieces(text: str, speed: float) -> list[str]:
+    return split_sentences(normalize_text(text), max(1, round(MAX_PIECE_CHARS * speed)))
 
 
 _IPA = re.compile(r"/([^/\s][^/]*)/")
