@@ -50,7 +50,8 @@ class Executor(Protocol):
         ...
 
     def close(self) -> None:
-        """Drop the units not yet started and wait for the running ones."""
+        """Drop the units not yet started and wait for the running ones, which stop at their
+        next `stop_point` where they can."""
         ...
 
 
