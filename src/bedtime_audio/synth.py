@@ -318,7 +318,7 @@ def speak_sentence(
     spoken: str,
     voice: Voice,
 ) -> str:
-    """The unit of speech: one sentence into the line cache, with the worker's own engine."""
+    """The unit of speech: one sentence into the line cache, with its process's engine."""
     engine = worker_engine(engine_name, threads)
     if engine.version != version:
         raise EngineError(
