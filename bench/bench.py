@@ -10,7 +10,9 @@ For each engine, every render from the command line in a fresh cache:
     pipeline ÷ (raw engine + raw encode);
   - real-time factors (seconds of finished audio, tail included, per wall second);
   - the stories rendered again unchanged, and after a one-line edit, as shares of the cold time;
-  - peak memory: the most the render's processes held at once (sampled), and the largest one.
+  - peak memory: the most the render's processes held at once (sampled: their proportional set
+    sizes, which count shared pages once), and the largest one (resident set size);
+  - how busy the machine's cores were meanwhile.
 Then, with pyttsx3, peak memory of a generated long story with a long tail against the first
 story with no tail: what a night of ambience costs.
 Absolute times on a shared machine are noise; compare the ratios within one run.
@@ -31,25 +33,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BEDTIME = str(ROOT / ".venv" / "bin" / "bedtime")
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @dataclass(frozen=True)
 class Run:
     wall_s: float
     peak_mb: float
-    """The most the render's processes held at once."""
+    """The most the render's processes held at once (proportional set sizes)."""
     largest_mb: float
     """The largest single process: sampled, for the eSpeak NG sentences are spoken in the fork
     server's children, which the render never waits for and so never counts in its resource
     usage."""
+    busy: float
+    """The share of the machine's CPU time that was busy meanwhile (/proc/stat): how much of
+    the cores the render used, with nothing else running."""
 
 
 def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
     """`bedtime render` from the command line, its process tree's memory sampled meanwhile."""
     env = {**os.environ, "BEDTIME_CACHE": str(work / "cache")}
     command = [BEDTIME, "render", *map(str, scripts), "--engine", engine, "-q", *options]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_ticks()
     process = subprocess.Popen(
         [*command, "--out", str(work / "out")],
         env=env,
@@ -61,17 +65,33 @@ def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
     sampler.start()
     _pid, status, usage = os.wait4(process.pid, 0)
     wall_s = time.perf_counter() - started
+    (busy_after, total_after), (busy_before, total_before) = _cpu_ticks(), cpu
     sampler.join()
     if status != 0:
         sys.exit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")  # type: ignore[union-attr]
-    return Run(wall_s, peak[0], max(peak[1], usage.ru_maxrss / 1024))
+    return Run(
+        wall_s,
+        peak[0],
+        max(peak[1], usage.ru_maxrss / 1024),
+        (busy_after - busy_before) / (total_after - total_before),
+    )
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """The machine's busy and total CPU ticks since boot."""
+    ticks = [int(field) for field in Path("/proc/stat").read_text().split()[1:9]]  # to steal
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 def _sample(process: subprocess.Popen[bytes], peak: list[float]) -> None:
-    """peak[0]: the most the process tree held at once; peak[1]: its largest process."""
+    """peak[0]: the most the process tree held at once (proportional set sizes, so that the
+    pages its processes share, ffmpeg's libraries say, count once); peak[1]: its largest
+    process (resident set size)."""
     while process.returncode is None and Path(f"/proc/{process.pid}").exists():
-        sizes = [_rss_mb(pid) for pid in _tree(process.pid)]
-        peak[0], peak[1] = max(peak[0], sum(sizes)), max(peak[1], *sizes, 0.0)
+        sizes = [_sizes_mb(pid) for pid in _tree(process.pid)]
+        held = sum(pss for pss, _rss in sizes)
+        peak[0], peak[1] = max(peak[0], held), max(peak[1], *(rss for _pss, rss in sizes), 0.0)
         time.sleep(0.2)
 
 
@@ -92,11 +112,16 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _rss_mb(pid: int) -> float:
+def _sizes_mb(pid: int) -> tuple[float, float]:
+    """A process's proportional and resident set sizes."""
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_MB
-    except (OSError, IndexError):
-        return 0.0
+        fields = dict(
+            line.split(":", 1)
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+        )
+        return int(fields["Pss"].split()[0]) / 1024, int(fields["Rss"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
+        return 0.0, 0.0
 
 
 RAW_ENGINE = """
@@ -225,8 +250,11 @@ def bench_engine(scripts: list[Path], engine: str, tail: str) -> None:
         f"{engine_s:7.1f} s  ({sentences} sentences, {speech_s / engine_s:.1f}x real time)",
     )
     row("raw encode, AAC + MP3", f"{encode_s:7.1f} s")
-    row("pipeline --jobs 1, cold", f"{one.wall_s:7.1f} s  RTF {audio_s / one.wall_s:.2f}x")
-    row("pipeline --jobs 2, cold", f"{two.wall_s:7.1f} s  RTF {audio_s / two.wall_s:.2f}x")
+    for label, run in (("--jobs 1", one), ("--jobs 2", two)):
+        row(
+            f"pipeline {label}, cold",
+            f"{run.wall_s:7.1f} s  RTF {audio_s / run.wall_s:.2f}x, cores {run.busy:.0%} busy",
+        )
     row(
         "overhead at --jobs 1",
         f"{one.wall_s / (engine_s + encode_s):7.2f}x  (pipeline / (raw engine + raw encode))",
