@@ -78,8 +78,9 @@ def render(scripts: list[Path], engine: str, work: Path, *options: str) -> Run:
 
 
 def _cpu_ticks() -> tuple[int, int]:
-    """The machine's busy and total CPU ticks since boot."""
-    ticks = [int(field) for field in Path("/proc/stat").read_text().split()[1:9]]  # to steal
+    """The machine's busy and total CPU ticks since boot: /proc/stat's first line, user to
+    steal (guest time is already counted in user)."""
+    ticks = [int(field) for field in Path("/proc/stat").read_text().split()[1:9]]
     idle = ticks[3] + ticks[4]  # idle, iowait
     return sum(ticks) - idle, sum(ticks)
 
